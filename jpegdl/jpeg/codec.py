@@ -1,0 +1,251 @@
+"""The JPEG pipeline end to end: ``encode`` images to quantized coefficients, ``decode`` them back.
+
+Images are ``(B, C, H, W)`` float tensors in [0, 1], C = 1 (grayscale, luma table only)
+or 3 (RGB), any H, W >= 1. With ``exact=True`` (default) every rounding and clamp that
+libjpeg-turbo performs happens in the forward pass (pixels to 8 bits, fixed-point colour,
+the 4:2:0 dither, coefficient rounding, per-plane clamps, fancy upsampling), and the
+backward pass uses the smooth float version of each step (straight-through).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+
+import torch
+from torch import nn
+
+from jpegdl.jpeg.blocks import BLOCK, blocks_for, from_blocks, pad_replicate, to_blocks
+from jpegdl.jpeg.color import rgb_to_ycbcr, ycbcr_to_rgb
+from jpegdl.jpeg.dct import block_dct, block_idct
+from jpegdl.jpeg.islow import fdct_islow, idct_islow, range_limit
+from jpegdl.jpeg.quantize import Quantizer, make_quantizer
+from jpegdl.jpeg.sampling import check_subsampling, chroma_size, downsample_420, upsample_420
+from jpegdl.jpeg.ste import straight_through
+from jpegdl.jpeg.tables import QuantTables
+
+LEVEL_SHIFT = 128.0
+
+
+@dataclass(frozen=True)
+class Coefficients:
+    """Quantization indices of one batch, in jpeglib's block layout.
+
+    Attributes:
+        luma: ``(B, ceil(H/8), ceil(W/8), 8, 8)`` float tensor of indices (integer-valued
+            for the hard, straight-through and sampled quantizers).
+        chroma: ``()`` for grayscale, else ``(Cb, Cr)``, each ``(B, ceil(Hc/8), ceil(Wc/8), 8, 8)``
+            with ``Hc, Wc`` the chroma plane size (H, W at 4:4:4; ceil(H/2), ceil(W/2) at 4:2:0).
+        tables: the steps used (``luma`` for Y, ``chroma`` for Cb and Cr).
+        subsampling: ``"4:4:4"`` or ``"4:2:0"``.
+        size: original ``(H, W)``.
+    """
+
+    luma: torch.Tensor
+    chroma: tuple[torch.Tensor, ...]
+    tables: QuantTables
+    subsampling: str
+    size: tuple[int, int]
+
+    @property
+    def components(self) -> tuple[torch.Tensor, ...]:
+        """``(Y,)`` or ``(Y, Cb, Cr)``."""
+        return (self.luma, *self.chroma)
+
+    @property
+    def batch_size(self) -> int:
+        return self.luma.shape[0]
+
+    @property
+    def num_channels(self) -> int:
+        return len(self.components)
+
+    def __getitem__(self, index: int | slice) -> Coefficients:
+        """Select images of the batch (per-sample tables are selected along)."""
+        if isinstance(index, int):
+            index = slice(index, index + 1 if index != -1 else None)
+        tables = self.tables
+        if tables.luma.dim() == 3:
+            tables = QuantTables(tables.luma[index], tables.chroma[index])
+        return replace(
+            self,
+            luma=self.luma[index],
+            chroma=tuple(c[index] for c in self.chroma),
+            tables=tables,
+        )
+
+
+def check_images(images: object, name: str = "images") -> torch.Tensor:
+    """Validate a ``(B, C, H, W)`` float image batch in [0, 1] with C in {1, 3}; return it."""
+    if not isinstance(images, torch.Tensor):
+        raise ValueError(f"{name}: expected a torch.Tensor, got {type(images).__name__}")
+    if images.dim() != 4:
+        raise ValueError(f"{name}: expected shape (B, C, H, W), got {tuple(images.shape)}")
+    if images.shape[1] not in (1, 3):
+        raise ValueError(f"{name}: expected 1 (grayscale) or 3 (RGB) channels, got {images.shape[1]}")
+    if images.shape[0] < 1 or images.shape[2] < 1 or images.shape[3] < 1:
+        raise ValueError(f"{name}: empty batch or image, shape {tuple(images.shape)}")
+    if not torch.is_floating_point(images):
+        raise ValueError(f"{name}: expected a floating-point tensor in [0, 1], got dtype {images.dtype}")
+    values = images.detach()
+    if not torch.isfinite(values).all():
+        raise ValueError(f"{name}: contains NaN or Inf")
+    low, high = values.min().item(), values.max().item()
+    if low < 0 or high > 1:
+        raise ValueError(f"{name}: values must lie in [0, 1], got range [{low:.4g}, {high:.4g}]")
+    return images
+
+
+def _as_tables(tables: QuantTables | int, batch: int, device: torch.device) -> QuantTables:
+    if isinstance(tables, bool):
+        raise ValueError(f"tables: expected QuantTables or an IJG quality 0..100, got {tables!r}")
+    if isinstance(tables, int):
+        tables = QuantTables.from_quality(tables)
+    if not isinstance(tables, QuantTables):
+        raise ValueError(f"tables: expected QuantTables or an IJG quality 0..100, got {type(tables).__name__}")
+    if tables.luma.dim() == 3 and tables.luma.shape[0] != batch:
+        raise ValueError(f"tables: {tables.luma.shape[0]} per-sample tables for a batch of {batch}")
+    return tables.to(device=device)
+
+
+def _steps(table: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
+    """Reshape ``(8, 8)`` or ``(B, 8, 8)`` steps to broadcast over ``(B, h, w, 8, 8)`` blocks."""
+    table = table.to(dtype)
+    return table.view(1, 1, 1, 8, 8) if table.dim() == 2 else table.view(-1, 1, 1, 8, 8)
+
+
+def _plane_to_coefficients(plane: torch.Tensor, exact: bool) -> torch.Tensor:
+    """``(B, 8h, 8w)`` samples 0..255 -> ``(B, h, w, 8, 8)`` DCT coefficients (orthonormal scale).
+
+    With ``exact`` the values are libjpeg's ISLOW integer DCT divided by 8.
+    """
+    shifted = to_blocks(plane) - LEVEL_SHIFT
+    smooth = block_dct(shifted)
+    if not exact:
+        return smooth
+    return straight_through(smooth, fdct_islow(shifted.detach()).to(plane.dtype) / 8)
+
+
+def encode(
+    images: torch.Tensor,
+    tables: QuantTables | int,
+    subsampling: str = "4:2:0",
+    quantizer: str | Quantizer = "hard",
+    exact: bool = True,
+) -> Coefficients:
+    """Encode images to quantization indices as libjpeg-turbo would.
+
+    Args:
+        images: ``(B, C, H, W)`` float in [0, 1], C = 1 or 3.
+        tables: :class:`QuantTables` (``(8, 8)`` or per-sample ``(B, 8, 8)`` steps) or an IJG
+            quality 0..100.
+        subsampling: ``"4:2:0"`` (libjpeg's default) or ``"4:4:4"``; ignored for grayscale.
+        quantizer: ``"hard"``, ``"ste"``, ``"soft"``, ``"sampled"`` or a quantizer object.
+        exact: reproduce libjpeg's integer arithmetic in the forward pass.
+
+    Returns:
+        :class:`Coefficients`; differentiable with respect to ``images`` and float tables
+        for the ``ste``, ``soft`` and ``sampled`` quantizers.
+    """
+    check_images(images)
+    check_subsampling(subsampling)
+    quantize = make_quantizer(quantizer)
+    tables = _as_tables(tables, images.shape[0], images.device)
+    height, width = images.shape[-2:]
+
+    pixels = images * 255
+    if exact:
+        pixels = straight_through(pixels, torch.floor(pixels.detach() + 0.5))
+    planes = rgb_to_ycbcr(pixels, exact).unbind(1) if images.shape[1] == 3 else (pixels[:, 0],)
+
+    luma_plane = pad_replicate(planes[0], BLOCK * blocks_for(height), BLOCK * blocks_for(width))
+    luma = quantize(_plane_to_coefficients(luma_plane, exact), _steps(tables.luma, images.dtype))
+    chroma: tuple[torch.Tensor, ...] = ()
+    for plane in planes[1:]:
+        if subsampling == "4:2:0":
+            plane = downsample_420(plane, exact)
+        else:
+            plane = pad_replicate(plane, BLOCK * blocks_for(height), BLOCK * blocks_for(width))
+        chroma += (quantize(_plane_to_coefficients(plane, exact), _steps(tables.chroma, images.dtype)),)
+    return Coefficients(luma, chroma, tables, subsampling, (height, width))
+
+
+def _reconstruct_plane(indices: torch.Tensor, table: torch.Tensor, height: int, width: int, exact: bool) -> torch.Tensor:
+    """Dequantize, inverse-DCT, clamp to 0..255 (libjpeg clamps every plane) and crop.
+
+    With ``exact`` and integer dequantized values (integer indices and steps: what a real
+    file holds) the forward pass is libjpeg's ISLOW IDCT and range limit, bit for bit;
+    otherwise it is the float IDCT, rounded to integers.
+    """
+    dequantized = indices * _steps(table, indices.dtype)
+    samples = block_idct(dequantized) + LEVEL_SHIFT
+    if exact:
+        values = dequantized.detach()
+        if torch.equal(values, torch.round(values)):
+            exact_samples = range_limit(idct_islow(values.to(torch.int64))).to(samples.dtype)
+        else:
+            exact_samples = torch.floor(samples.detach() + 0.5).clamp(0, 255)
+        samples = straight_through(samples, exact_samples)
+    else:
+        samples = straight_through(samples, samples.detach().clamp(0, 255))
+    return from_blocks(samples)[:, :height, :width]
+
+
+def decode(coefficients: Coefficients, exact: bool = True) -> torch.Tensor:
+    """Decode indices to images as libjpeg-turbo would (ISLOW-equivalent float IDCT, fancy upsampling).
+
+    Returns:
+        ``(B, C, H, W)`` float in [0, 1]; with ``exact`` the values are multiples of 1/255.
+    """
+    if not isinstance(coefficients, Coefficients):
+        raise ValueError(f"coefficients: expected Coefficients, got {type(coefficients).__name__}")
+    height, width = coefficients.size
+    tables = coefficients.tables
+    luma = _reconstruct_plane(coefficients.luma, tables.luma, height, width, exact)
+    if not coefficients.chroma:
+        return luma.unsqueeze(1) / 255
+    chroma_height, chroma_width = chroma_size(height, width, coefficients.subsampling)
+    planes = [luma]
+    for indices in coefficients.chroma:
+        plane = _reconstruct_plane(indices, tables.chroma, chroma_height, chroma_width, exact)
+        if coefficients.subsampling == "4:2:0":
+            plane = upsample_420(plane, exact)[:, :height, :width]
+        planes.append(plane)
+    rgb = ycbcr_to_rgb(torch.stack(planes, dim=1), exact)
+    if not exact:
+        rgb = straight_through(rgb, rgb.detach().clamp(0, 255))
+    return rgb / 255
+
+
+class DiffJPEG(nn.Module):
+    """Differentiable JPEG round trip ``decode(encode(x, tables))``.
+
+    Holds no trainable parameters: pass float tables that require grad to learn them.
+
+    Args:
+        subsampling: ``"4:2:0"`` or ``"4:4:4"``.
+        quantizer: ``"ste"`` (default), ``"soft"``, ``"sampled"``, ``"hard"`` or a quantizer object.
+        exact: libjpeg-faithful forward pass (straight-through gradients).
+        **quantizer_options: e.g. ``alpha=5.0, window=5`` for the soft quantizer.
+
+    Shape:
+        ``forward(x, tables)``: ``x`` is ``(B, C, H, W)`` in [0, 1]; returns the same shape.
+    """
+
+    def __init__(
+        self,
+        subsampling: str = "4:2:0",
+        quantizer: str | Quantizer = "ste",
+        exact: bool = True,
+        **quantizer_options: object,
+    ) -> None:
+        super().__init__()
+        self.subsampling = check_subsampling(subsampling)
+        self.quantizer = make_quantizer(quantizer, **quantizer_options)
+        self.exact = exact
+
+    def forward(self, images: torch.Tensor, tables: QuantTables | int) -> torch.Tensor:
+        coefficients = encode(images, tables, self.subsampling, self.quantizer, self.exact)
+        return decode(coefficients, self.exact)
+
+    def extra_repr(self) -> str:
+        return f"subsampling={self.subsampling!r}, quantizer={self.quantizer}, exact={self.exact}"
