@@ -1,0 +1,34 @@
+"""Real JPEG files: write with given tables or coefficients, read back, count bytes."""
+
+from jpegdl.files.arrays import to_tensor, to_uint8
+from jpegdl.files.markers import frame_type, parse_segments, payload_bytes
+from jpegdl.files.read import (
+    DECODERS,
+    JpegInfo,
+    bits_per_pixel,
+    decode_pixels,
+    inspect,
+    load_bytes,
+    read_coefficients,
+    read_image,
+)
+from jpegdl.files.write import mozjpeg_encode, save_jpeg, write_coefficients
+
+__all__ = [
+    "DECODERS",
+    "JpegInfo",
+    "bits_per_pixel",
+    "decode_pixels",
+    "frame_type",
+    "inspect",
+    "load_bytes",
+    "mozjpeg_encode",
+    "parse_segments",
+    "payload_bytes",
+    "read_coefficients",
+    "read_image",
+    "save_jpeg",
+    "to_tensor",
+    "to_uint8",
+    "write_coefficients",
+]

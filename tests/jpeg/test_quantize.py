@@ -1,0 +1,130 @@
+import pytest
+import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from jpegdl.jpeg.quantize import (
+    HardQuantizer,
+    SampledQuantizer,
+    SoftQuantizer,
+    StraightThroughQuantizer,
+    make_quantizer,
+)
+
+
+def test_hard_rounds_half_away_from_zero():
+    z = torch.tensor([0.5, 1.5, 2.5, -0.5, -1.5, -2.5, 0.49, -0.49])
+    assert HardQuantizer()(z, torch.tensor(1.0)).tolist() == [1, 2, 3, -1, -2, -3, 0, 0]
+
+
+def test_straight_through_forward_is_hard_and_backward_is_identity():
+    z = torch.tensor([3.7, -12.2, 0.4], requires_grad=True)
+    q = torch.tensor(2.0, requires_grad=True)
+    index = StraightThroughQuantizer()(z, q)
+    assert index.tolist() == [2, -6, 0]
+    (index * q).sum().backward()
+    assert torch.allclose(z.grad, torch.ones(3))
+    # d(q * round(z/q))/dq with identity rounding = round(z/q) - z/q, summed.
+    expected = (index.detach() - z.detach() / 2).sum()
+    assert torch.allclose(q.grad, expected)
+
+
+@settings(max_examples=50, deadline=None)
+@given(
+    z=st.floats(-1000, 1000, allow_nan=False),
+    q=st.floats(0.1, 255),
+    alpha=st.sampled_from([1e-3, 0.1, 1.0, 5.0, 100.0, 1e4, 1e8]),
+)
+def test_soft_is_finite_with_finite_gradients_for_any_alpha(z, q, alpha):
+    zt = torch.tensor([z], requires_grad=True)
+    qt = torch.tensor([q], requires_grad=True)
+    out = SoftQuantizer(alpha=alpha)(zt, qt) * qt
+    out.sum().backward()
+    for value in (out, zt.grad, qt.grad):
+        assert torch.isfinite(value).all()
+
+
+def test_soft_reaches_hard_as_alpha_grows():
+    z = torch.linspace(-300, 300, 2001) + 0.013  # avoid exact ties
+    q = torch.tensor(7.0)
+    hard = HardQuantizer()(z, q)
+    errors = [(SoftQuantizer(alpha=a)(z, q) - hard).abs().mean().item() for a in (0.01, 0.1, 1.0, 1e4)]
+    assert errors == sorted(errors, reverse=True)
+    assert errors[-1] < 1e-6
+
+
+def test_soft_matches_closed_form_at_full_window():
+    z = torch.tensor([1.3])
+    q = torch.tensor(1.0)
+    alpha = 0.7
+    indices = torch.arange(-1, 4, dtype=torch.float32)  # window of 5 around round(1.3) = 1
+    weights = torch.softmax(-alpha * (z - indices) ** 2, dim=0)
+    assert torch.allclose(SoftQuantizer(alpha=alpha)(z, q), (weights * indices).sum())
+
+
+def test_soft_gradient_matches_analytic_formula():
+    # dQd/dz = 2 alpha Var_p[r] (JPEG-DL section 2.4).
+    z = torch.tensor([2.3], dtype=torch.float64, requires_grad=True)
+    q, alpha = torch.tensor(1.5, dtype=torch.float64), 0.8
+    quantizer = SoftQuantizer(alpha=alpha)
+    (quantizer(z, q) * q).sum().backward()
+    indices, probs = quantizer.pmf(z.detach(), q)
+    r = indices * q
+    variance = (probs * r**2).sum() - (probs * r).sum() ** 2
+    assert torch.allclose(z.grad, 2 * alpha * variance)
+
+
+def test_index_range_bounds_the_window():
+    quantizer = SoftQuantizer(alpha=100.0, window=5, index_range=(-127, 127))
+    assert quantizer(torch.tensor([10_000.0]), torch.tensor(1.0)).item() == pytest.approx(127, abs=1e-3)
+
+
+def test_per_frequency_alpha():
+    alpha = torch.full((8, 8), 1e4)
+    alpha[0, 0] = 0.5
+    z = torch.full((1, 8, 8), 0.3)
+    out = SoftQuantizer(alpha=alpha)(z, torch.ones(8, 8))
+    assert out[0, 1, 1].item() == pytest.approx(0.0, abs=1e-6)
+    scalar = SoftQuantizer(alpha=0.5)(torch.tensor([0.3]), torch.tensor(1.0))
+    assert out[0, 0, 0].item() == pytest.approx(scalar.item()) and 0.05 < scalar.item() < 0.3
+
+
+def test_sampled_draws_integers_with_the_soft_mean():
+    z = torch.full((200_000,), 0.3)
+    quantizer = SampledQuantizer(alpha=2.0, generator=torch.Generator().manual_seed(0))
+    draws = quantizer(z, torch.tensor(1.0))
+    assert torch.equal(draws, draws.round())
+    soft = SoftQuantizer(alpha=2.0)(z[:1], torch.tensor(1.0))
+    assert draws.mean().item() == pytest.approx(soft.item(), abs=0.01)
+
+
+def test_sampled_is_reproducible_and_differentiable():
+    z = torch.randn(1000, requires_grad=True)
+    a = SampledQuantizer(generator=torch.Generator().manual_seed(3))(z, torch.tensor(0.5))
+    b = SampledQuantizer(generator=torch.Generator().manual_seed(3))(z, torch.tensor(0.5))
+    assert torch.equal(a, b)
+    a.sum().backward()
+    assert torch.isfinite(z.grad).all() and z.grad.abs().sum() > 0
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"alpha": 0.0}, "alpha"),
+        ({"alpha": float("nan")}, "alpha"),
+        ({"window": 0}, "window"),
+        ({"window": 5, "index_range": (0, 2)}, "index_range"),
+    ],
+)
+def test_bad_soft_options(kwargs, message):
+    with pytest.raises(ValueError, match=message):
+        SoftQuantizer(**kwargs)
+
+
+def test_make_quantizer():
+    assert isinstance(make_quantizer("soft", alpha=2.0), SoftQuantizer)
+    assert isinstance(make_quantizer("sampled"), SampledQuantizer)
+    hard = HardQuantizer()
+    assert make_quantizer(hard) is hard
+    with pytest.raises(ValueError, match="quantizer"):
+        make_quantizer("round")
