@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 import tempfile
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from pathlib import Path
 
 _FAST_DIR = Path("/dev/shm")
@@ -25,7 +25,5 @@ def temp_path(data: bytes | None = None, suffix: str = ".jpg") -> Iterator[str]:
                 file.write(data)
         yield path
     finally:
-        try:
+        with suppress(FileNotFoundError):
             os.unlink(path)
-        except FileNotFoundError:
-            pass

@@ -169,7 +169,9 @@ def encode(
     return Coefficients(luma, chroma, tables, subsampling, (height, width))
 
 
-def _reconstruct_plane(indices: torch.Tensor, table: torch.Tensor, height: int, width: int, exact: bool) -> torch.Tensor:
+def _reconstruct_plane(
+    indices: torch.Tensor, table: torch.Tensor, height: int, width: int, exact: bool
+) -> torch.Tensor:
     """Dequantize, inverse-DCT, clamp to 0..255 (libjpeg clamps every plane) and crop.
 
     With ``exact`` and integer dequantized values (integer indices and steps: what a real

@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import math
-from functools import lru_cache
+from functools import cache
 
 import torch
 
 
-@lru_cache(maxsize=None)
+@cache
 def _dct_matrix_f64() -> torch.Tensor:
     k = torch.arange(8, dtype=torch.float64).view(8, 1)
     n = torch.arange(8, dtype=torch.float64).view(1, 8)

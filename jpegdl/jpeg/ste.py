@@ -7,11 +7,11 @@ import torch
 
 class _StraightThrough(torch.autograd.Function):
     @staticmethod
-    def forward(ctx, smooth: torch.Tensor, exact: torch.Tensor) -> torch.Tensor:  # noqa: ANN001
+    def forward(ctx, smooth: torch.Tensor, exact: torch.Tensor) -> torch.Tensor:
         return exact.clone()
 
     @staticmethod
-    def backward(ctx, grad: torch.Tensor) -> tuple[torch.Tensor, None]:  # noqa: ANN001
+    def backward(ctx, grad: torch.Tensor) -> tuple[torch.Tensor, None]:
         return grad, None
 
 

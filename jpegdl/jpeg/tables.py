@@ -125,8 +125,7 @@ def baseline_table(table: torch.Tensor, name: str = "table") -> torch.Tensor:
         raise ValueError(f"{name}: baseline JPEG needs integer steps; call .rounded() first")
     if values.min() < 1 or values.max() > BASELINE_MAX_STEP:
         raise ValueError(
-            f"{name}: baseline JPEG steps must lie in 1..255, got range "
-            f"{int(values.min())}..{int(values.max())}"
+            f"{name}: baseline JPEG steps must lie in 1..255, got range {int(values.min())}..{int(values.max())}"
         )
     return values.to(torch.int64)
 
@@ -168,6 +167,7 @@ class QuantTables:
 
     def rounded(self) -> QuantTables:
         """Round to the nearest integer and clamp to 1..255: the tables a baseline file can hold."""
+
         def to_baseline(t: torch.Tensor) -> torch.Tensor:
             return torch.clamp(torch.round(t.detach().to(torch.float64)), 1, 255).to(torch.int64)
 
@@ -183,6 +183,7 @@ class QuantTables:
 
     def to_dict(self) -> dict[str, list[list[float]]]:
         """JSON-ready dict ``{"luma": 8x8 list, "chroma": 8x8 list}`` (natural order)."""
+
         def as_list(t: torch.Tensor) -> list[list[float]]:
             values = t.detach().cpu().to(torch.float64)
             if torch.equal(values, values.round()):

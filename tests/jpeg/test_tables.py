@@ -107,7 +107,7 @@ def test_invalid_tables_are_rejected(luma, message):
 
 
 def test_export_rejects_non_baseline_tables():
-    with pytest.raises(ValueError, match="1..255"):
+    with pytest.raises(ValueError, match=r"1\.\.255"):
         QuantTables(torch.full((8, 8), 256), torch.ones(8, 8, dtype=torch.int64)).baseline()
     with pytest.raises(ValueError, match="integer"):
         QuantTables(torch.full((8, 8), 2.5), torch.ones(8, 8)).to_cjpeg()

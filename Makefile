@@ -1,0 +1,42 @@
+# jpegdl: `make demo` (install + main job on bundled data), `make test` (install + lint + tests).
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.jpegdl-installed
+FASHION_MNIST := /usr/share/datasets/fashion-mnist
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo "sudo -n")
+
+.PHONY: install data demo test lint bench clean
+
+install: $(STAMP)
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet torch==2.14.1 torchvision==0.29.1
+	$(BIN)/pip install --quiet -e ".[test,data,plot,bench]"
+	touch $(STAMP)
+
+# Fashion-MNIST from Debian (offline); skipped quietly where apt is unavailable.
+data:
+	@if [ -d $(FASHION_MNIST) ]; then echo "Fashion-MNIST: $(FASHION_MNIST)"; \
+	elif command -v apt-get >/dev/null; then \
+		($(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq dataset-fashion-mnist >/dev/null) \
+		|| echo "note: could not install dataset-fashion-mnist; pass a path or let torchvision download it"; \
+	else echo "note: apt-get not found; Fashion-MNIST will need a path or a download"; fi
+
+demo: install data
+	$(BIN)/jpegdl demo
+
+lint: install
+	$(BIN)/ruff check jpegdl tests benchmarks
+
+test: install data lint
+	$(BIN)/python -m pytest
+
+bench: install
+	$(BIN)/python benchmarks/codec_fidelity.py
+	$(BIN)/python benchmarks/codec_speed.py
+
+clean:
+	rm -rf $(VENV) .pytest_cache .ruff_cache .hypothesis

@@ -1,0 +1,78 @@
+import json
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from jpegdl.cli import main
+from jpegdl.files import inspect
+
+
+@pytest.fixture
+def png(tmp_path, photos):
+    path = tmp_path / "in.png"
+    Image.fromarray(photos["chelsea"]).save(path)
+    return path
+
+
+def test_tables_json_and_cjpeg(capsys, tmp_path):
+    assert main(["tables", "--quality", "75"]) == 0
+    data = json.loads(capsys.readouterr().out)
+    assert data["luma"][0] == [8, 6, 5, 8, 12, 20, 26, 31]
+    main(["tables", "-q", "90", "--format", "cjpeg", "-o", str(tmp_path / "t.txt")])
+    assert len((tmp_path / "t.txt").read_text().split()) == 128 + 4  # two "# name" comment lines
+
+
+def test_encode_with_quality_and_tables_then_info(capsys, tmp_path, png):
+    out = tmp_path / "out.jpg"
+    main(["encode", str(png), str(out), "--quality", "60", "--subsampling", "4:4:4"])
+    assert "bpp" in capsys.readouterr().out
+    assert inspect(out).subsampling == "4:4:4"
+    main(["tables", "-q", "30", "-o", str(tmp_path / "t.json")])
+    main(["encode", str(png), str(out), "--tables", str(tmp_path / "t.json")])
+    capsys.readouterr()
+    main(["info", str(out), "--json"])
+    info = json.loads(capsys.readouterr().out)
+    assert info["subsampling"] == "4:2:0" and info["width"] == 200
+    main(["info", str(out)])
+    text = capsys.readouterr().out
+    assert "payload" in text and "chroma table" in text
+
+
+def test_encode_grayscale(tmp_path):
+    path = tmp_path / "g.png"
+    Image.fromarray(np.full((20, 30), 100, np.uint8)).save(path)
+    main(["encode", str(path), str(tmp_path / "g.jpg"), "-q", "80"])
+    assert inspect(tmp_path / "g.jpg").components == 1
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["tables", "--quality", "101"],
+        ["tables", "--quality", "high"],
+        ["tables", "--format", "xml"],
+        ["encode", "a.png", "b.jpg"],
+        ["encode", "a.png", "b.jpg", "-q", "50", "--subsampling", "4:1:1"],
+        ["bogus"],
+    ],
+)
+def test_bad_flags_exit_with_usage_error(argv, capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        main(argv)
+    assert exit_info.value.code == 2
+    assert "error" in capsys.readouterr().err
+
+
+def test_bad_paths_give_clear_errors(tmp_path, capsys, png):
+    with pytest.raises(SystemExit):
+        main(["encode", str(tmp_path / "missing.png"), str(tmp_path / "o.jpg"), "-q", "50"])
+    assert "no such file" in capsys.readouterr().err
+    (tmp_path / "broken.jpg").write_bytes(b"\xff\xd8\xff\xe0garbage")
+    with pytest.raises(SystemExit):
+        main(["info", str(tmp_path / "broken.jpg")])
+    assert "truncated" in capsys.readouterr().err
+    (tmp_path / "t.json").write_text(json.dumps({"luma": [[0] * 8] * 8, "chroma": [[1] * 8] * 8}))
+    with pytest.raises(SystemExit):
+        main(["encode", str(png), str(tmp_path / "o.jpg"), "--tables", str(tmp_path / "t.json")])
+    assert "> 0" in capsys.readouterr().err
