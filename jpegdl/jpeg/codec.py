@@ -14,16 +14,13 @@ from dataclasses import dataclass, replace
 import torch
 from torch import nn
 
-from jpegdl.jpeg.blocks import BLOCK, blocks_for, from_blocks, pad_replicate, to_blocks
+from jpegdl.jpeg.blocks import BLOCK, blocks_for, pad_replicate
 from jpegdl.jpeg.color import rgb_to_ycbcr, ycbcr_to_rgb
-from jpegdl.jpeg.dct import block_dct, block_idct
-from jpegdl.jpeg.islow import fdct_islow, idct_islow, range_limit
+from jpegdl.jpeg.exact import forward_dct, inverse_dct
 from jpegdl.jpeg.quantize import Quantizer, make_quantizer
 from jpegdl.jpeg.sampling import check_subsampling, chroma_size, downsample_420, upsample_420
 from jpegdl.jpeg.ste import straight_through
 from jpegdl.jpeg.tables import QuantTables
-
-LEVEL_SHIFT = 128.0
 
 
 @dataclass(frozen=True)
@@ -86,11 +83,10 @@ def check_images(images: object, name: str = "images") -> torch.Tensor:
         raise ValueError(f"{name}: empty batch or image, shape {tuple(images.shape)}")
     if not torch.is_floating_point(images):
         raise ValueError(f"{name}: expected a floating-point tensor in [0, 1], got dtype {images.dtype}")
-    values = images.detach()
-    if not torch.isfinite(values).all():
-        raise ValueError(f"{name}: contains NaN or Inf")
-    low, high = values.min().item(), values.max().item()
-    if low < 0 or high > 1:
+    low, high = (v.item() for v in torch.aminmax(images.detach()))
+    if not (low >= 0 and high <= 1):  # one pass; NaN fails both comparisons
+        if not torch.isfinite(images.detach()).all():
+            raise ValueError(f"{name}: contains NaN or Inf")
         raise ValueError(f"{name}: values must lie in [0, 1], got range [{low:.4g}, {high:.4g}]")
     return images
 
@@ -111,18 +107,6 @@ def _steps(table: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
     """Reshape ``(8, 8)`` or ``(B, 8, 8)`` steps to broadcast over ``(B, h, w, 8, 8)`` blocks."""
     table = table.to(dtype)
     return table.view(1, 1, 1, 8, 8) if table.dim() == 2 else table.view(-1, 1, 1, 8, 8)
-
-
-def _plane_to_coefficients(plane: torch.Tensor, exact: bool) -> torch.Tensor:
-    """``(B, 8h, 8w)`` samples 0..255 -> ``(B, h, w, 8, 8)`` DCT coefficients (orthonormal scale).
-
-    With ``exact`` the values are libjpeg's ISLOW integer DCT divided by 8.
-    """
-    shifted = to_blocks(plane) - LEVEL_SHIFT
-    smooth = block_dct(shifted)
-    if not exact:
-        return smooth
-    return straight_through(smooth, fdct_islow(shifted.detach()).to(plane.dtype) / 8)
 
 
 def encode(
@@ -154,42 +138,26 @@ def encode(
 
     pixels = images * 255
     if exact:
-        pixels = straight_through(pixels, torch.floor(pixels.detach() + 0.5))
+        pixels = straight_through(pixels, (pixels.detach() + 0.5).floor_())
     planes = rgb_to_ycbcr(pixels, exact).unbind(1) if images.shape[1] == 3 else (pixels[:, 0],)
 
     luma_plane = pad_replicate(planes[0], BLOCK * blocks_for(height), BLOCK * blocks_for(width))
-    luma = quantize(_plane_to_coefficients(luma_plane, exact), _steps(tables.luma, images.dtype))
+    luma = quantize(forward_dct(luma_plane, exact), _steps(tables.luma, images.dtype))
     chroma: tuple[torch.Tensor, ...] = ()
     for plane in planes[1:]:
         if subsampling == "4:2:0":
             plane = downsample_420(plane, exact)
         else:
             plane = pad_replicate(plane, BLOCK * blocks_for(height), BLOCK * blocks_for(width))
-        chroma += (quantize(_plane_to_coefficients(plane, exact), _steps(tables.chroma, images.dtype)),)
+        chroma += (quantize(forward_dct(plane, exact), _steps(tables.chroma, images.dtype)),)
     return Coefficients(luma, chroma, tables, subsampling, (height, width))
 
 
 def _reconstruct_plane(
     indices: torch.Tensor, table: torch.Tensor, height: int, width: int, exact: bool
 ) -> torch.Tensor:
-    """Dequantize, inverse-DCT, clamp to 0..255 (libjpeg clamps every plane) and crop.
-
-    With ``exact`` and integer dequantized values (integer indices and steps: what a real
-    file holds) the forward pass is libjpeg's ISLOW IDCT and range limit, bit for bit;
-    otherwise it is the float IDCT, rounded to integers.
-    """
-    dequantized = indices * _steps(table, indices.dtype)
-    samples = block_idct(dequantized) + LEVEL_SHIFT
-    if exact:
-        values = dequantized.detach()
-        if torch.equal(values, torch.round(values)):
-            exact_samples = range_limit(idct_islow(values.to(torch.int64))).to(samples.dtype)
-        else:
-            exact_samples = torch.floor(samples.detach() + 0.5).clamp(0, 255)
-        samples = straight_through(samples, exact_samples)
-    else:
-        samples = straight_through(samples, samples.detach().clamp(0, 255))
-    return from_blocks(samples)[:, :height, :width]
+    """Dequantize, inverse-DCT, clamp to 0..255 (libjpeg clamps every plane) and crop."""
+    return inverse_dct(indices * _steps(table, indices.dtype), exact)[:, :height, :width]
 
 
 def decode(coefficients: Coefficients, exact: bool = True) -> torch.Tensor:

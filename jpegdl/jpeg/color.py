@@ -3,13 +3,15 @@
 All functions take and return ``(B, 3, H, W)`` float tensors on the 0..255 scale
 (not level-shifted). The ``exact`` variants reproduce ``jccolor.c`` / ``jdcolor.c``
 bit for bit on integer inputs and carry the float transform's gradient.
+
+libjpeg computes ``(sum_c FIX(w_c) * x_c + offset) >> 16`` in integers. Every product and
+partial sum here is an integer below 2**24 in magnitude, so float32 holds them exactly
+and a 3x3 matrix product followed by a floor gives libjpeg's result bit for bit, fast.
 """
 
 from __future__ import annotations
 
 import torch
-
-from jpegdl.jpeg.ste import straight_through
 
 _RGB_TO_YCBCR = torch.tensor(
     [
@@ -22,30 +24,64 @@ _RGB_TO_YCBCR = torch.tensor(
 _YCBCR_TO_RGB = torch.linalg.inv(_RGB_TO_YCBCR)
 _CHROMA_OFFSET = torch.tensor([0.0, 128.0, 128.0], dtype=torch.float64)
 
-# jccolor.c: FIX(x) = round(x * 2^16); rows give Y, Cb, Cr as (R, G, B, rounding/offset term).
-_FIXED_RGB_TO_YCBCR = (
-    (19595, 38470, 7471, 32768),
-    (-11059, -21709, 32768, 128 * 65536 + 32767),
-    (32768, -27439, -5329, 128 * 65536 + 32767),
+# jccolor.c: FIX(x) = round(x * 2^16); rows give Y, Cb, Cr; the bias holds rounding and offset.
+_FIXED_RGB_TO_YCBCR = torch.tensor(
+    [[19595, 38470, 7471], [-11059, -21709, 32768], [32768, -27439, -5329]], dtype=torch.float64
 )
-# jdcolor.c: FIX(1.402), FIX(0.34414), FIX(0.71414), FIX(1.772).
-_FIX_1_402, _FIX_0_344, _FIX_0_714, _FIX_1_772 = 91881, 22554, 46802, 116130
+_FIXED_RGB_TO_YCBCR_BIAS = torch.tensor([32768, 128 * 65536 + 32767, 128 * 65536 + 32767], dtype=torch.float64)
+# jdcolor.c on (Y, Cb - 128, Cr - 128): FIX(1.402), FIX(0.34414), FIX(0.71414), FIX(1.772); Y is added after.
+_FIXED_YCBCR_TO_RGB = torch.tensor(
+    [[0, 0, 91881], [0, -22554, -46802], [0, 116130, 0]], dtype=torch.float64
+)
+_FIXED_YCBCR_TO_RGB_BIAS = torch.tensor([32768.0] * 3, dtype=torch.float64)
 
 
-def _apply_matrix(x: torch.Tensor, matrix: torch.Tensor) -> torch.Tensor:
-    return torch.einsum("ij,bjhw->bihw", matrix.to(device=x.device, dtype=x.dtype), x)
+def _pointwise(x: torch.Tensor, matrix: torch.Tensor, bias: torch.Tensor | None = None) -> torch.Tensor:
+    """``out[:, i] = sum_j matrix[i, j] * x[:, j] + bias[i]`` for ``(B, 3, H, W)`` ``x``."""
+    out = matrix.to(device=x.device, dtype=x.dtype) @ x.flatten(2)
+    if bias is not None:
+        out.add_(bias.to(device=x.device, dtype=x.dtype).view(1, 3, 1))
+    return out.view(x.shape)
+
+
+def _exact_dtype(x: torch.Tensor) -> torch.dtype:
+    # float64 off the CPU: GPU float32 matmuls may run in TF32, which is not exact on integers.
+    return torch.promote_types(x.dtype, torch.float32 if x.device.type == "cpu" else torch.float64)
 
 
 def rgb_to_ycbcr_float(rgb: torch.Tensor) -> torch.Tensor:
     """Full-range JFIF RGB -> YCbCr in float (Cb, Cr centred on 128)."""
-    offset = _CHROMA_OFFSET.to(device=rgb.device, dtype=rgb.dtype).view(1, 3, 1, 1)
-    return _apply_matrix(rgb, _RGB_TO_YCBCR) + offset
+    return _pointwise(rgb, _RGB_TO_YCBCR, _CHROMA_OFFSET)
 
 
 def ycbcr_to_rgb_float(ycbcr: torch.Tensor) -> torch.Tensor:
     """Inverse of :func:`rgb_to_ycbcr_float` (no clamping)."""
-    offset = _CHROMA_OFFSET.to(device=ycbcr.device, dtype=ycbcr.dtype).view(1, 3, 1, 1)
-    return _apply_matrix(ycbcr - offset, _YCBCR_TO_RGB)
+    return _pointwise(ycbcr, _YCBCR_TO_RGB, -(_YCBCR_TO_RGB @ _CHROMA_OFFSET))
+
+
+class _ExactRgbToYcbcr(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx, rgb: torch.Tensor) -> torch.Tensor:  # noqa: ANN001
+        x = rgb.to(_exact_dtype(rgb))
+        fixed = _pointwise(x, _FIXED_RGB_TO_YCBCR, _FIXED_RGB_TO_YCBCR_BIAS)
+        return fixed.mul_(2.0**-16).floor_().to(rgb.dtype)
+
+    @staticmethod
+    def backward(ctx, grad: torch.Tensor) -> torch.Tensor:  # noqa: ANN001
+        return _pointwise(grad, _RGB_TO_YCBCR.T)
+
+
+class _ExactYcbcrToRgb(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx, ycbcr: torch.Tensor) -> torch.Tensor:  # noqa: ANN001
+        x = ycbcr.to(_exact_dtype(ycbcr))
+        centred = x - _CHROMA_OFFSET.to(device=x.device, dtype=x.dtype).view(1, 3, 1, 1)
+        offsets = _pointwise(centred, _FIXED_YCBCR_TO_RGB, _FIXED_YCBCR_TO_RGB_BIAS).mul_(2.0**-16).floor_()
+        return offsets.add_(x[:, :1]).clamp_(0, 255).to(ycbcr.dtype)
+
+    @staticmethod
+    def backward(ctx, grad: torch.Tensor) -> torch.Tensor:  # noqa: ANN001
+        return _pointwise(grad, _YCBCR_TO_RGB.T)
 
 
 def rgb_to_ycbcr_exact(rgb: torch.Tensor) -> torch.Tensor:
@@ -54,12 +90,7 @@ def rgb_to_ycbcr_exact(rgb: torch.Tensor) -> torch.Tensor:
     ``rgb`` must hold integer values (e.g. straight-through rounded pixels). The
     gradient is that of :func:`rgb_to_ycbcr_float`.
     """
-    red, green, blue = rgb.detach().to(torch.int32).unbind(1)
-    exact = torch.stack(
-        [(wr * red + wg * green + wb * blue + offset) >> 16 for wr, wg, wb, offset in _FIXED_RGB_TO_YCBCR],
-        dim=1,
-    )
-    return straight_through(rgb_to_ycbcr_float(rgb), exact.to(rgb.dtype))
+    return _ExactRgbToYcbcr.apply(rgb)
 
 
 def ycbcr_to_rgb_exact(ycbcr: torch.Tensor) -> torch.Tensor:
@@ -68,13 +99,7 @@ def ycbcr_to_rgb_exact(ycbcr: torch.Tensor) -> torch.Tensor:
     The gradient is that of :func:`ycbcr_to_rgb_float` (the clamp passes gradients
     straight through, so saturated pixels still learn).
     """
-    y, cb, cr = ycbcr.detach().to(torch.int32).unbind(1)
-    cb, cr = cb - 128, cr - 128
-    red = y + ((_FIX_1_402 * cr + 32768) >> 16)
-    green = y + ((-_FIX_0_344 * cb - _FIX_0_714 * cr + 32768) >> 16)
-    blue = y + ((_FIX_1_772 * cb + 32768) >> 16)
-    exact = torch.stack([red, green, blue], dim=1).clamp(0, 255)
-    return straight_through(ycbcr_to_rgb_float(ycbcr), exact.to(ycbcr.dtype))
+    return _ExactYcbcrToRgb.apply(ycbcr)
 
 
 def rgb_to_ycbcr(rgb: torch.Tensor, exact: bool = True) -> torch.Tensor:

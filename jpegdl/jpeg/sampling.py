@@ -45,13 +45,12 @@ def downsample_420(plane: torch.Tensor, exact: bool = True) -> torch.Tensor:
     height, width = plane.shape[-2:]
     rows_out, cols_out = BLOCK * blocks_for(height, 2 * BLOCK), BLOCK * blocks_for(width, 2 * BLOCK)
     full = pad_replicate(plane, 2 * blocks_for(height, 2), 2 * cols_out)
-    quads = full.reshape(full.shape[0], full.shape[1] // 2, 2, cols_out, 2)
-    smooth = quads.mean(dim=(2, 4))
+    smooth = F.avg_pool2d(full.unsqueeze(1), 2).squeeze(1)
     if exact:
-        # Ordered dither: bias 1, 2, 1, 2, ... along each output row (jcsample.c).
+        # Ordered dither: bias 1, 2, 1, 2, ... along each output row (jcsample.c). The 2x2 sum
+        # of integers is recovered exactly as 4 * mean (quarters are exact in binary floats).
         bias = 1.0 + (torch.arange(cols_out, device=plane.device) % 2).to(plane.dtype)
-        sums = quads.detach().sum(dim=(2, 4))
-        smooth = straight_through(smooth, torch.floor((sums + bias) / 4))
+        smooth = straight_through(smooth, (smooth.detach() * 4).add_(bias).mul_(0.25).floor_())
     return pad_replicate(smooth, rows_out, cols_out)
 
 
@@ -81,6 +80,6 @@ def upsample_420(plane: torch.Tensor, exact: bool = True) -> torch.Tensor:
     if not exact:
         return smooth
     rounding = torch.tensor([8.0, 7.0], dtype=plane.dtype, device=plane.device)
-    sums = torch.stack([left, right], dim=-1).detach()
-    exact_values = torch.floor((sums + rounding) / 16).flatten(-2)
+    exact_values = smooth.detach().mul(16).view(*smooth.shape[:-1], -1, 2)
+    exact_values = exact_values.add_(rounding).mul_(1 / 16).floor_().flatten(-2)
     return straight_through(smooth, exact_values)

@@ -37,3 +37,17 @@ def test_islow_dc_only_block():
 def test_range_limit_clamps_then_wraps_like_libjpeg():
     x = torch.tensor([-600, -512, -129, -128, 0, 127, 128, 511, 512, 700])
     assert range_limit(x).tolist() == [255, 0, 0, 0, 128, 255, 255, 255, 0, 0]
+
+
+def test_matrix_form_equals_the_integer_flow_graph():
+    from jpegdl.jpeg.islow import FDCT_BITS, IDCT_BITS, _fdct_sums, _idct_sums, flow_graph_pass
+
+    samples = torch.randint(-128, 128, (3000, 8, 8))
+    rows = flow_graph_pass(samples, _fdct_sums, FDCT_BITS[0])
+    reference = flow_graph_pass(rows.transpose(-1, -2), _fdct_sums, FDCT_BITS[1]).transpose(-1, -2)
+    assert torch.equal(fdct_islow(samples).to(torch.int64), reference)
+
+    coefficients = torch.randint(-1024, 1024, (3000, 8, 8)) * torch.randint(1, 256, (3000, 1, 1))
+    columns = flow_graph_pass(coefficients.transpose(-1, -2), _idct_sums, IDCT_BITS[0])
+    reference = flow_graph_pass(columns.transpose(-1, -2), _idct_sums, IDCT_BITS[1])
+    assert torch.equal(idct_islow(coefficients).to(torch.int64), reference)
