@@ -30,9 +30,7 @@ _FIXED_RGB_TO_YCBCR = torch.tensor(
 )
 _FIXED_RGB_TO_YCBCR_BIAS = torch.tensor([32768, 128 * 65536 + 32767, 128 * 65536 + 32767], dtype=torch.float64)
 # jdcolor.c on (Y, Cb - 128, Cr - 128): FIX(1.402), FIX(0.34414), FIX(0.71414), FIX(1.772); Y is added after.
-_FIXED_YCBCR_TO_RGB = torch.tensor(
-    [[0, 0, 91881], [0, -22554, -46802], [0, 116130, 0]], dtype=torch.float64
-)
+_FIXED_YCBCR_TO_RGB = torch.tensor([[0, 0, 91881], [0, -22554, -46802], [0, 116130, 0]], dtype=torch.float64)
 _FIXED_YCBCR_TO_RGB_BIAS = torch.tensor([32768.0] * 3, dtype=torch.float64)
 
 
@@ -61,26 +59,26 @@ def ycbcr_to_rgb_float(ycbcr: torch.Tensor) -> torch.Tensor:
 
 class _ExactRgbToYcbcr(torch.autograd.Function):
     @staticmethod
-    def forward(ctx, rgb: torch.Tensor) -> torch.Tensor:  # noqa: ANN001
+    def forward(ctx, rgb: torch.Tensor) -> torch.Tensor:
         x = rgb.to(_exact_dtype(rgb))
         fixed = _pointwise(x, _FIXED_RGB_TO_YCBCR, _FIXED_RGB_TO_YCBCR_BIAS)
         return fixed.mul_(2.0**-16).floor_().to(rgb.dtype)
 
     @staticmethod
-    def backward(ctx, grad: torch.Tensor) -> torch.Tensor:  # noqa: ANN001
+    def backward(ctx, grad: torch.Tensor) -> torch.Tensor:
         return _pointwise(grad, _RGB_TO_YCBCR.T)
 
 
 class _ExactYcbcrToRgb(torch.autograd.Function):
     @staticmethod
-    def forward(ctx, ycbcr: torch.Tensor) -> torch.Tensor:  # noqa: ANN001
+    def forward(ctx, ycbcr: torch.Tensor) -> torch.Tensor:
         x = ycbcr.to(_exact_dtype(ycbcr))
         centred = x - _CHROMA_OFFSET.to(device=x.device, dtype=x.dtype).view(1, 3, 1, 1)
         offsets = _pointwise(centred, _FIXED_YCBCR_TO_RGB, _FIXED_YCBCR_TO_RGB_BIAS).mul_(2.0**-16).floor_()
         return offsets.add_(x[:, :1]).clamp_(0, 255).to(ycbcr.dtype)
 
     @staticmethod
-    def backward(ctx, grad: torch.Tensor) -> torch.Tensor:  # noqa: ANN001
+    def backward(ctx, grad: torch.Tensor) -> torch.Tensor:
         return _pointwise(grad, _YCBCR_TO_RGB.T)
 
 
