@@ -32,6 +32,36 @@ class HardQuantizer:
         return round_half_away((coefficients / steps).detach())
 
 
+def _reduce_to(grad: torch.Tensor, shape: torch.Size) -> torch.Tensor:
+    """Sum a broadcast gradient back to ``shape``."""
+    if grad.shape == shape:
+        return grad
+    leading = grad.dim() - len(shape)
+    dims = tuple(range(leading)) + tuple(
+        i + leading for i, n in enumerate(shape) if n == 1 and grad.shape[i + leading] != 1
+    )
+    return grad.sum(dim=dims, keepdim=True).reshape(shape)
+
+
+class _RoundRatio(torch.autograd.Function):
+    """``round_half_away(z / q)`` with the gradient of ``z / q`` (one fused forward and backward)."""
+
+    @staticmethod
+    def forward(ctx, coefficients: torch.Tensor, steps: torch.Tensor) -> torch.Tensor:
+        ctx.save_for_backward(coefficients, steps)
+        ratio = coefficients / steps
+        return ratio.abs().add_(0.5).floor_().mul_(torch.sign(ratio))
+
+    @staticmethod
+    def backward(ctx, grad: torch.Tensor) -> tuple[torch.Tensor | None, torch.Tensor | None]:
+        coefficients, steps = ctx.saved_tensors
+        grad_coefficients = grad / steps if ctx.needs_input_grad[0] else None
+        grad_steps = None
+        if ctx.needs_input_grad[1]:
+            grad_steps = -_reduce_to(grad * coefficients, steps.shape) / steps.square()
+        return grad_coefficients, grad_steps
+
+
 @dataclass(frozen=True)
 class StraightThroughQuantizer:
     """Hard rounding forward; backward treats rounding as the identity on ``z / q``.
@@ -40,8 +70,9 @@ class StraightThroughQuantizer:
     """
 
     def __call__(self, coefficients: torch.Tensor, steps: torch.Tensor) -> torch.Tensor:
-        ratio = coefficients / steps
-        return straight_through(ratio, round_half_away(ratio.detach()))
+        if not torch.is_grad_enabled() or not (coefficients.requires_grad or steps.requires_grad):
+            return round_half_away(coefficients / steps)
+        return _RoundRatio.apply(coefficients, steps.expand(steps.shape))
 
 
 @dataclass(frozen=True)
@@ -96,8 +127,63 @@ class SoftQuantizer:
         return indices, probs
 
     def __call__(self, coefficients: torch.Tensor, steps: torch.Tensor) -> torch.Tensor:
-        indices, probs = self.pmf(coefficients, steps)
-        return (indices * probs).sum(-1).to(coefficients.dtype)
+        compute_dtype = torch.promote_types(coefficients.dtype, torch.float32)
+        alpha = torch.as_tensor(self.alpha, dtype=compute_dtype, device=coefficients.device)
+        low, high = self.index_range if self.index_range is not None else (None, None)
+        z, q = coefficients.to(compute_dtype), steps.to(compute_dtype)
+        out = _SoftIndex.apply(z, q.expand(q.shape), alpha, self.window, low, high)
+        return out.to(coefficients.dtype)
+
+
+class _SoftIndex(torch.autograd.Function):
+    """The soft quantizer's mean index with analytic gradients (JPEG-DL section 2.4).
+
+    Moments are taken of the window offsets ``j = i - c`` (``c = round(z/q)``), which are
+    small integers, so variances do not lose precision to large indices. With
+    ``u = z/q - c``: ``P(j) ~ exp(-alpha q^2 (u - j)^2)``, mean index ``c + E[j]``, and
+
+        d/dz     = 2 alpha q Var[j]
+        d/dq     = 2 alpha ((z - 2 c q) Var[j] - q Cov[j, j^2])
+        d/dalpha = -Cov[j, (z - i q)^2]
+    """
+
+    @staticmethod
+    def forward(ctx, z, q, alpha, window, low, high):
+        # Window offsets lead (shape (K, ...)): reductions over K become sums of K contiguous
+        # slabs, much faster than torch's softmax over a last dimension of 5.
+        ratio = z / q
+        centre = round_half_away(ratio)
+        j = (torch.arange(window, dtype=z.dtype, device=z.device) - (window // 2)).view(-1, *([1] * z.dim()))
+        if low is not None:  # slide the window to stay within [low, high]
+            start = (centre - (window // 2)).clamp(low, high - window + 1)
+            j = j + (start - centre + (window // 2))
+        distance = ((ratio - centre) - j).square_().mul_(q.square() * alpha)  # (z - i q)^2, (K, ...)
+        logits = -distance
+        # Clamping at -80 changes no probability above 1e-34 and keeps exp off its slow
+        # subnormal path (hard windows make most logits hugely negative).
+        logits = logits.sub_(logits.amax(0)).clamp_(min=-80.0).exp_()
+        probs = logits.div_(logits.sum(0))
+        mean_offset = (probs * j).sum(0)
+        ctx.save_for_backward(z, q, alpha, centre, j, probs, distance if ctx.needs_input_grad[2] else None, mean_offset)
+        return centre + mean_offset
+
+    @staticmethod
+    def backward(ctx, grad):
+        z, q, alpha, centre, j, probs, distance, m1 = ctx.saved_tensors
+        m2 = (probs * j.square()).sum(0)
+        variance = m2 - m1.square()
+        grad_z = grad_q = grad_alpha = None
+        if ctx.needs_input_grad[0]:
+            grad_z = grad * (2 * alpha * q * variance)
+        if ctx.needs_input_grad[1]:
+            cov_j_j2 = (probs * j**3).sum(0) - m1 * m2
+            grad_q = grad * (2 * alpha * ((z - 2 * centre * q) * variance - q * cov_j_j2))
+            grad_q = _reduce_to(grad_q, q.shape)
+        if ctx.needs_input_grad[2]:
+            d = distance / alpha
+            cov_j_d = (probs * j * d).sum(0) - m1 * (probs * d).sum(0)
+            grad_alpha = _reduce_to(-grad * cov_j_d, alpha.shape)
+        return grad_z, grad_q, grad_alpha, None, None, None
 
 
 @dataclass(frozen=True)

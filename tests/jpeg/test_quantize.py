@@ -128,3 +128,21 @@ def test_make_quantizer():
     assert make_quantizer(hard) is hard
     with pytest.raises(ValueError, match="quantizer"):
         make_quantizer("round")
+
+
+@pytest.mark.parametrize("index_range", [None, (-3, 3)])
+@pytest.mark.parametrize("alpha_shape", [(), (8, 8)])
+def test_fused_soft_gradients_equal_autograd_through_the_pmf(index_range, alpha_shape):
+    torch.manual_seed(0)
+    z = (torch.randn(4, 8, 8, dtype=torch.float64) * 20).requires_grad_()
+    q = (torch.rand(8, 8, dtype=torch.float64) * 6 + 0.5).requires_grad_()
+    alpha = (torch.rand(alpha_shape, dtype=torch.float64) + 0.2).requires_grad_()
+    quantizer = SoftQuantizer(alpha=alpha, index_range=index_range)
+    weights = torch.randn(4, 8, 8, dtype=torch.float64)
+    fused = torch.autograd.grad((quantizer(z, q) * weights).sum(), (z, q, alpha))
+    indices, probs = quantizer.pmf(z, q)
+    reference_out = (indices * probs).sum(-1)
+    assert torch.allclose(quantizer(z, q), reference_out)
+    reference = torch.autograd.grad((reference_out * weights).sum(), (z, q, alpha))
+    for mine, theirs in zip(fused, reference, strict=True):
+        assert torch.allclose(mine, theirs, rtol=1e-7, atol=1e-9)
