@@ -21,12 +21,12 @@ import numpy as np
 import torch
 
 sys.path.insert(0, str(__import__("pathlib").Path(__file__).resolve().parent))
-from common import json_float, psnr_u8, write_results  # noqa: E402
+from common import json_float, psnr_u8, write_results
 
-from jpegdl.files import read_coefficients, save_jpeg, to_tensor  # noqa: E402
-from jpegdl.files.read import decode_pixels  # noqa: E402
-from jpegdl.jpeg import QuantTables, decode, encode  # noqa: E402
-from jpegdl.photos import load_photos  # noqa: E402
+from jpegdl.files import read_coefficients, save_jpeg, to_tensor
+from jpegdl.files.read import decode_pixels
+from jpegdl.jpeg import QuantTables, decode, encode
+from jpegdl.photos import load_photos
 
 QUALITIES = (1, 5, 10, 25, 50, 75, 90, 95, 99)
 SUBSAMPLINGS = ("4:2:0", "4:4:4")
@@ -102,7 +102,10 @@ def main() -> None:
 
 
 def print_table(rows: list[dict]) -> None:
-    header = f"{'samp':>5} {'q':>3} | {'jpegdl exact':>12} {'pixels =':>9} {'coefs =':>9} | {'decoder':>8} | {'float':>6} | {'kornia':>6}"
+    header = (
+        f"{'samp':>5} {'q':>3} | {'jpegdl exact':>12} {'pixels =':>9} {'coefs =':>9}"
+        f" | {'decoder':>8} | {'float':>6} | {'kornia':>6}"
+    )
     print(header)
     print("-" * len(header))
     for r in rows:

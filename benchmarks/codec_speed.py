@@ -14,9 +14,9 @@ from pathlib import Path
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import median_time, write_results  # noqa: E402
+from common import median_time, write_results
 
-from jpegdl.jpeg import DiffJPEG, QuantTables  # noqa: E402
+from jpegdl.jpeg import DiffJPEG, QuantTables
 
 BATCH, SIZE = 16, 224
 
