@@ -132,6 +132,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         args.handler(args)
     except ValueError as err:
         parser.exit(2, f"jpegdl {args.command}: error: {err}\n")
+    except BrokenPipeError:  # output piped into head & co.
+        sys.stderr.close()
     return 0
 
 

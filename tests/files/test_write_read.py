@@ -164,3 +164,10 @@ def test_export_validation():
         save_jpeg(torch.rand(2, 3, 8, 8), 50)
     with pytest.raises(ValueError, match="uint8"):
         save_jpeg(np.zeros((8, 8, 3)), 50)
+
+
+@pytest.mark.parametrize("subsampling", ["4:4:4", "4:2:0"])
+def test_files_from_our_coefficients_are_byte_identical_to_libjpeg_turbo(photos, subsampling):
+    for quality in (20, 75):
+        x = to_tensor(photos["coffee"][:61, :97])
+        assert write_coefficients(encode(x, quality, subsampling)) == save_jpeg(x, quality, subsampling)
