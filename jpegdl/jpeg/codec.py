@@ -109,6 +109,65 @@ def _steps(table: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
     return table.view(1, 1, 1, 8, 8) if table.dim() == 2 else table.view(-1, 1, 1, 8, 8)
 
 
+def analyze(images: torch.Tensor, subsampling: str = "4:2:0", exact: bool = True) -> tuple[torch.Tensor, ...]:
+    """The encoder up to the DCT: unquantized coefficients per component.
+
+    Args:
+        images: ``(B, C, H, W)`` float in [0, 1], C = 1 or 3 (validated).
+
+    Returns:
+        ``(Y,)`` or ``(Y, Cb, Cr)``, each ``(B, rows, cols, 8, 8)`` on libjpeg's scale (the
+        orthonormal DCT of level-shifted samples; with ``exact``, libjpeg's ISLOW values / 8).
+    """
+    check_images(images)
+    check_subsampling(subsampling)
+    height, width = images.shape[-2:]
+    pixels = images * 255
+    if exact:
+        pixels = straight_through(pixels, (pixels.detach() + 0.5).floor_())
+    planes = rgb_to_ycbcr(pixels, exact).unbind(1) if images.shape[1] == 3 else (pixels[:, 0],)
+    padded_height, padded_width = BLOCK * blocks_for(height), BLOCK * blocks_for(width)
+    components = [forward_dct(pad_replicate(planes[0], padded_height, padded_width), exact)]
+    for plane in planes[1:]:
+        if subsampling == "4:2:0":
+            plane = downsample_420(plane, exact)
+        else:
+            plane = pad_replicate(plane, padded_height, padded_width)
+        components.append(forward_dct(plane, exact))
+    return tuple(components)
+
+
+def synthesize(
+    dequantized: tuple[torch.Tensor, ...], size: tuple[int, int], subsampling: str = "4:2:0", exact: bool = True
+) -> torch.Tensor:
+    """The decoder from dequantized coefficients (``index * step``) to pixels.
+
+    Inverse DCT, per-plane clamp to 0..255 (libjpeg clamps every plane), crop, fancy
+    upsampling at 4:2:0 and colour conversion. Returns ``(B, C, H, W)`` in [0, 1]; with
+    ``exact`` the values are multiples of 1/255 (libjpeg-turbo's pixels for integer input).
+    """
+    height, width = size
+    luma = inverse_dct(dequantized[0], exact)[:, :height, :width]
+    if len(dequantized) == 1:
+        return luma.unsqueeze(1) / 255
+    chroma_height, chroma_width = chroma_size(height, width, subsampling)
+    planes = [luma]
+    for component in dequantized[1:]:
+        plane = inverse_dct(component, exact)[:, :chroma_height, :chroma_width]
+        if subsampling == "4:2:0":
+            plane = upsample_420(plane, exact)[:, :height, :width]
+        planes.append(plane)
+    rgb = ycbcr_to_rgb(torch.stack(planes, dim=1), exact)
+    if not exact:
+        rgb = straight_through(rgb, rgb.detach().clamp(0, 255))
+    return rgb / 255
+
+
+def component_steps(tables: QuantTables, num_components: int, dtype: torch.dtype) -> tuple[torch.Tensor, ...]:
+    """Steps per component (luma for Y, chroma for Cb and Cr), broadcastable over their blocks."""
+    return tuple(_steps(tables.luma if i == 0 else tables.chroma, dtype) for i in range(num_components))
+
+
 def encode(
     images: torch.Tensor,
     tables: QuantTables | int,
@@ -131,59 +190,26 @@ def encode(
         for the ``ste``, ``soft`` and ``sampled`` quantizers.
     """
     check_images(images)
-    check_subsampling(subsampling)
     quantize = make_quantizer(quantizer)
     tables = _as_tables(tables, images.shape[0], images.device)
-    height, width = images.shape[-2:]
-
-    pixels = images * 255
-    if exact:
-        pixels = straight_through(pixels, (pixels.detach() + 0.5).floor_())
-    planes = rgb_to_ycbcr(pixels, exact).unbind(1) if images.shape[1] == 3 else (pixels[:, 0],)
-
-    luma_plane = pad_replicate(planes[0], BLOCK * blocks_for(height), BLOCK * blocks_for(width))
-    luma = quantize(forward_dct(luma_plane, exact), _steps(tables.luma, images.dtype))
-    chroma: tuple[torch.Tensor, ...] = ()
-    for plane in planes[1:]:
-        if subsampling == "4:2:0":
-            plane = downsample_420(plane, exact)
-        else:
-            plane = pad_replicate(plane, BLOCK * blocks_for(height), BLOCK * blocks_for(width))
-        chroma += (quantize(forward_dct(plane, exact), _steps(tables.chroma, images.dtype)),)
-    return Coefficients(luma, chroma, tables, subsampling, (height, width))
-
-
-def _reconstruct_plane(
-    indices: torch.Tensor, table: torch.Tensor, height: int, width: int, exact: bool
-) -> torch.Tensor:
-    """Dequantize, inverse-DCT, clamp to 0..255 (libjpeg clamps every plane) and crop."""
-    return inverse_dct(indices * _steps(table, indices.dtype), exact)[:, :height, :width]
+    components = analyze(images, subsampling, exact)
+    steps = component_steps(tables, len(components), images.dtype)
+    indices = tuple(quantize(c, s) for c, s in zip(components, steps, strict=True))
+    return Coefficients(indices[0], indices[1:], tables, subsampling, tuple(images.shape[-2:]))
 
 
 def decode(coefficients: Coefficients, exact: bool = True) -> torch.Tensor:
-    """Decode indices to images as libjpeg-turbo would (ISLOW-equivalent float IDCT, fancy upsampling).
+    """Decode indices to images as libjpeg-turbo would (ISLOW IDCT, fancy upsampling).
 
     Returns:
         ``(B, C, H, W)`` float in [0, 1]; with ``exact`` the values are multiples of 1/255.
     """
     if not isinstance(coefficients, Coefficients):
         raise ValueError(f"coefficients: expected Coefficients, got {type(coefficients).__name__}")
-    height, width = coefficients.size
-    tables = coefficients.tables
-    luma = _reconstruct_plane(coefficients.luma, tables.luma, height, width, exact)
-    if not coefficients.chroma:
-        return luma.unsqueeze(1) / 255
-    chroma_height, chroma_width = chroma_size(height, width, coefficients.subsampling)
-    planes = [luma]
-    for indices in coefficients.chroma:
-        plane = _reconstruct_plane(indices, tables.chroma, chroma_height, chroma_width, exact)
-        if coefficients.subsampling == "4:2:0":
-            plane = upsample_420(plane, exact)[:, :height, :width]
-        planes.append(plane)
-    rgb = ycbcr_to_rgb(torch.stack(planes, dim=1), exact)
-    if not exact:
-        rgb = straight_through(rgb, rgb.detach().clamp(0, 255))
-    return rgb / 255
+    components = coefficients.components
+    steps = component_steps(coefficients.tables, len(components), components[0].dtype)
+    dequantized = tuple(c * s for c, s in zip(components, steps, strict=True))
+    return synthesize(dequantized, coefficients.size, coefficients.subsampling, exact)
 
 
 class DiffJPEG(nn.Module):

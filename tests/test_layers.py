@@ -1,0 +1,100 @@
+import pytest
+import torch
+from torch import nn
+
+import jpegdl
+from jpegdl.files import read_image, save_jpeg
+from jpegdl.jpeg import QuantTables
+from jpegdl.layers import JPEGLayer, JPEGModel, prepend
+from tests.conftest import to_tensor
+
+
+def test_parameter_count_and_table_export():
+    layer = JPEGLayer(init="ijg", quality=60)
+    assert sum(p.numel() for p in layer.parameters()) == 128
+    assert sum(p.numel() for p in JPEGLayer(channels=1).parameters()) == 64
+    assert sum(p.numel() for p in JPEGLayer(rounds=3).parameters()) == 3 * 128
+    assert torch.equal(layer.tables().rounded().luma, QuantTables.from_quality(60).luma)
+
+
+@pytest.mark.parametrize("subsampling", ["4:4:4", "4:2:0"])
+def test_hard_mode_equals_a_real_jpeg_file(photos, subsampling):
+    layer = JPEGLayer(init=QuantTables(torch.full((8, 8), 7.4), torch.full((8, 8), 20.6)), subsampling=subsampling)
+    layer.mode = "hard"
+    x = to_tensor(photos["chelsea"][:90, :70])
+    rounded = layer.tables().rounded()
+    assert torch.equal(layer(x), jpegdl.decode(jpegdl.encode(x, rounded, subsampling)))
+    assert torch.equal(layer(x), read_image(save_jpeg(x, rounded, subsampling)))
+
+
+def test_soft_mode_trains_the_tables_and_is_close_to_hard_when_hard():
+    layer = JPEGLayer(init="flat", flat_step=6.0, alpha=1e4)
+    x = torch.rand(2, 3, 24, 24)
+    soft = layer(x)
+    layer.mode = "hard"
+    hard = layer(x)
+    # Equal up to the float-vs-ISLOW IDCT (a fractional index anywhere selects the float IDCT).
+    assert (soft - hard).abs().mean() < 1 / 255
+    layer.mode = "ste"
+    assert torch.equal(layer(x), hard)
+    layer.mode = "soft"
+    layer.alpha = 0.5
+    optimizer = torch.optim.Adam(layer.table_parameters(), lr=0.1)
+    before = layer.luma.detach().clone()
+    (layer(x) - x).square().mean().backward()
+    assert layer.luma.grad is not None and torch.isfinite(layer.luma.grad).all()
+    optimizer.step()
+    assert not torch.equal(before, layer.luma.detach())
+
+
+def test_steps_are_clamped_and_hardness_matching_runs():
+    layer = JPEGLayer(init="flat", flat_step=1000.0, step_range=(0.5, 255.0), hardness=0.7)
+    assert layer.luma.max().item() == 255.0
+    with torch.no_grad():
+        layer.luma.fill_(0.01)
+    layer(torch.rand(1, 3, 8, 8))
+    assert layer.luma.min().item() == 0.5
+
+
+def test_multiple_rounds_and_grayscale():
+    x = torch.rand(2, 1, 17, 9, requires_grad=True)
+    layer = JPEGLayer(channels=1, rounds=2, mode="ste")
+    out = layer(x)
+    assert out.shape == x.shape
+    out.sum().backward()
+    assert layer.luma.grad.shape == (2, 8, 8)
+
+
+def test_prepend_normalises_after_the_layer():
+    model = nn.Sequential(nn.Flatten(), nn.Linear(3 * 8 * 8, 4))
+    wrapped = prepend(model, JPEGLayer(), mean=(0.5, 0.5, 0.5), std=(0.25, 0.25, 0.25))
+    assert isinstance(wrapped, JPEGModel)
+    assert wrapped(torch.rand(5, 3, 8, 8)).shape == (5, 4)
+    assert {n for n, _ in wrapped.named_parameters()} >= {"jpeg.luma", "jpeg.chroma"}
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"channels": 2}, "channels"),
+        ({"rounds": 0}, "rounds"),
+        ({"mode": "round"}, "mode"),
+        ({"init": "sensitivity"}, "init"),
+        ({"step_range": (0, 255)}, "step_range"),
+        ({"alpha": -1.0}, "alpha"),
+        ({"hardness": 0.0}, "hardness"),
+        ({"subsampling": "4:2:2"}, "subsampling"),
+    ],
+)
+def test_bad_layer_options(kwargs, message):
+    with pytest.raises(ValueError, match=message):
+        JPEGLayer(**kwargs)
+
+
+def test_bad_inputs_to_layer_and_prepend():
+    with pytest.raises(ValueError, match="channel"):
+        JPEGLayer(channels=1)(torch.rand(1, 3, 8, 8))
+    with pytest.raises(ValueError, match="mean"):
+        prepend(nn.Identity(), JPEGLayer(), mean=(0.5,), std=(0.2,))
+    with pytest.raises(ValueError, match="both"):
+        prepend(nn.Identity(), JPEGLayer(), mean=(0.5, 0.5, 0.5))
