@@ -1,0 +1,103 @@
+"""Fashion-MNIST from IDX files: Debian's ``dataset-fashion-mnist``, a user folder, or a download."""
+
+from __future__ import annotations
+
+import gzip
+import struct
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch.utils.data import Dataset
+
+DEBIAN_ROOT = Path("/usr/share/datasets/fashion-mnist")
+FILES = {
+    "train": ("train-images-idx3-ubyte", "train-labels-idx1-ubyte"),
+    "test": ("t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte"),
+}
+CLASSES = ("T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot")
+MISSING_HELP = (
+    "Fashion-MNIST not found. Install it with 'apt-get install dataset-fashion-mnist' (Debian/Ubuntu),"
+    " pass root=FOLDER holding the four IDX files (.gz or not), or pass download=True to fetch it with torchvision."
+)
+
+
+def _open(folder: Path, stem: str) -> bytes | None:
+    for candidate in (folder / f"{stem}.gz", folder / stem):
+        if candidate.is_file():
+            raw = candidate.read_bytes()
+            return gzip.decompress(raw) if candidate.suffix == ".gz" else raw
+    return None
+
+
+def read_idx(data: bytes, name: str = "data") -> np.ndarray:
+    """Parse an IDX file (``ubyte`` images or labels) into a uint8 array."""
+    if len(data) < 8:
+        raise ValueError(f"{name}: not an IDX file (too short)")
+    zero, dtype_code, ndim = struct.unpack(">HBB", data[:4])
+    if zero != 0 or dtype_code != 0x08:
+        raise ValueError(f"{name}: not an unsigned-byte IDX file")
+    shape = struct.unpack(f">{ndim}I", data[4 : 4 + 4 * ndim])
+    payload = np.frombuffer(data, dtype=np.uint8, offset=4 + 4 * ndim)
+    if payload.size != int(np.prod(shape)):
+        raise ValueError(f"{name}: truncated IDX file (expected {int(np.prod(shape))} values, got {payload.size})")
+    return payload.reshape(shape)
+
+
+def find_root(root: str | Path | None) -> Path | None:
+    """The first folder holding the Fashion-MNIST training images: ``root``, then Debian's."""
+    for folder in ([Path(root)] if root is not None else []) + [DEBIAN_ROOT]:
+        if _open(folder, FILES["train"][0]) is not None:
+            return folder
+    return None
+
+
+class FashionMNIST(Dataset):
+    """Fashion-MNIST: 60k train / 10k test 28x28 grayscale images of 10 clothing classes.
+
+    Items are ``(image, label)`` with ``image`` a float ``(1, 28, 28)`` tensor in [0, 1]
+    (after ``transform``, if given) and ``label`` an int.
+    """
+
+    def __init__(
+        self,
+        split: str = "train",
+        root: str | Path | None = None,
+        transform: object | None = None,
+        download: bool = False,
+    ) -> None:
+        if split not in FILES:
+            raise ValueError(f"split: expected 'train' or 'test', got {split!r}")
+        folder = find_root(root)
+        if folder is None and download:
+            folder = _download(root)
+        if folder is None:
+            raise ValueError(MISSING_HELP)
+        images, labels = (_open(folder, stem) for stem in FILES[split])
+        if images is None or labels is None:
+            raise ValueError(f"root: {str(folder)!r} lacks the {split} files {FILES[split]}")
+        self.images = torch.from_numpy(read_idx(images, FILES[split][0]).copy())
+        self.labels = torch.from_numpy(read_idx(labels, FILES[split][1]).astype(np.int64))
+        if len(self.images) != len(self.labels):
+            raise ValueError(f"root: {len(self.images)} images but {len(self.labels)} labels")
+        self.transform = transform
+        self.root = folder
+
+    def __len__(self) -> int:
+        return len(self.labels)
+
+    def __getitem__(self, index: int) -> tuple[torch.Tensor, int]:
+        image = self.images[index].unsqueeze(0).float() / 255
+        if self.transform is not None:
+            image = self.transform(image)
+        return image, int(self.labels[index])
+
+
+def _download(root: str | Path | None) -> Path:
+    """Fetch with torchvision (users online only; never used by tests or the demo)."""
+    from torchvision.datasets import FashionMNIST as TorchvisionFashionMNIST
+
+    target = Path(root) if root is not None else Path.home() / ".cache" / "jpegdl"
+    for train in (True, False):
+        TorchvisionFashionMNIST(str(target), train=train, download=True)
+    return target / "FashionMNIST" / "raw"
