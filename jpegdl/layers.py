@@ -185,7 +185,10 @@ class JPEGModel(nn.Module):
         self.model = model
 
     def forward(self, images: torch.Tensor) -> torch.Tensor:
-        return self.model(self.normalize(self.jpeg(images)))
+        # The codec's exact integer stages need float32/64: keep it out of autocast.
+        with torch.autocast(images.device.type, enabled=False):
+            processed = self.jpeg(images.float())
+        return self.model(self.normalize(processed))
 
 
 def prepend(

@@ -1,0 +1,71 @@
+"""Plots people would rather look at than read (matplotlib, PNG)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+
+
+def plot_tables(run: str | Path, output: str | Path | None = None) -> Path:
+    """Heatmaps of a run's learned luma (and chroma) steps, with the values written in.
+
+    Reads ``RUN/summary.json`` (or the tables inside ``RUN/last.pt``).
+    """
+    run = Path(run)
+    tables = _load_tables(run)
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    names = [n for n in ("luma", "chroma") if n in tables]
+    figure, axes = plt.subplots(1, len(names), figsize=(4.6 * len(names), 4.2), squeeze=False)
+    for axis, name in zip(axes[0], names, strict=True):
+        values = np.asarray(tables[name], dtype=float)
+        image = axis.imshow(values, cmap="viridis")
+        axis.set_title(f"{name} steps (row: vertical freq.)")
+        axis.set_xticks(range(8))
+        axis.set_yticks(range(8))
+        for (row, col), value in np.ndenumerate(values):
+            axis.text(
+                col,
+                row,
+                f"{value:.0f}" if value >= 10 else f"{value:.1f}",
+                ha="center",
+                va="center",
+                color="white" if value < values.max() * 0.6 else "black",
+                fontsize=7,
+            )
+        figure.colorbar(image, ax=axis, fraction=0.046)
+    figure.suptitle(f"learned JPEG tables: {run.name}")
+    figure.tight_layout()
+    path = Path(output) if output else run / "tables.png"
+    figure.savefig(path, dpi=120)
+    plt.close(figure)
+    return path
+
+
+def _load_tables(run: Path) -> dict:
+    summary = run / "summary.json"
+    if summary.is_file():
+        data = json.loads(summary.read_text())
+        if "tables" not in data:
+            raise ValueError(f"run: {str(run)!r} was trained without a JPEG layer (no tables)")
+        tables = data["tables"]
+        if data.get("config", {}).get("dataset") == "fashion-mnist":
+            tables = {"luma": tables["luma"]}
+        return tables
+    checkpoint = run / "last.pt"
+    if not checkpoint.is_file():
+        raise ValueError(f"run: {str(run)!r} has neither summary.json nor last.pt")
+    import torch
+
+    state = torch.load(checkpoint, map_location="cpu", weights_only=False)["model"]
+    if "jpeg.luma" not in state:
+        raise ValueError(f"run: {str(run)!r} was trained without a JPEG layer (no tables)")
+    tables = {"luma": state["jpeg.luma"][-1].tolist()}
+    if "jpeg.chroma" in state:
+        tables["chroma"] = state["jpeg.chroma"][-1].tolist()
+    return tables

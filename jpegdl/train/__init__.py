@@ -1,0 +1,6 @@
+"""Training: configuration, the loop, checkpoints and DDP."""
+
+from jpegdl.train.config import PRESETS, TrainConfig
+from jpegdl.train.trainer import Trainer, build_model
+
+__all__ = ["PRESETS", "TrainConfig", "Trainer", "build_model"]

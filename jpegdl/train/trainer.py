@@ -1,0 +1,305 @@
+"""The training loop: model and JPEG-layer optimizers, schedules, DDP, AMP, atomic checkpoints,
+exact resume, CSV / TensorBoard logs and a final JSON summary."""
+
+from __future__ import annotations
+
+import csv
+import json
+import math
+import random
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import nn
+from torch.nn.parallel import DistributedDataParallel
+from torch.utils.data import DataLoader, Dataset, DistributedSampler, Subset
+from tqdm import tqdm
+
+from jpegdl.data import DatasetInfo, create_dataset
+from jpegdl.evaluate import accuracy, dataset_bpp
+from jpegdl.layers import JPEGLayer, JPEGModel, Normalize, prepend
+from jpegdl.models import create
+from jpegdl.train.checkpoint import atomic_save, load_checkpoint, rng_state, set_rng_state
+from jpegdl.train.config import TrainConfig
+from jpegdl.train.distributed import init_distributed, resolve_device, shutdown
+
+CHECKPOINT = "last.pt"
+METRICS = ("epoch", "train_loss", "train_acc", "test_acc", "test_acc_hard", "lr", "table_lr", "epoch_seconds")
+
+
+def build_model(config: TrainConfig, info: DatasetInfo) -> nn.Module:
+    """Classifier with the dataset normalisation inside, behind a JPEG layer when ``config.jpeg``."""
+    classifier = create(config.model, info.num_classes, info.in_chans)
+    if not config.jpeg:
+        return nn.Sequential(Normalize(info.mean, info.std), classifier)
+    layer = JPEGLayer(
+        channels=info.in_chans,
+        init=config.jpeg_init,
+        quality=config.jpeg_quality,
+        flat_step=config.jpeg_flat_step,
+        rounds=config.jpeg_rounds,
+        alpha=config.jpeg_alpha,
+        hardness=config.jpeg_hardness,
+        window=config.jpeg_window,
+        step_range=(config.jpeg_step_min, config.jpeg_step_max),
+        subsampling=config.jpeg_subsampling,
+    )
+    return prepend(classifier, layer, info.mean, info.std)
+
+
+def jpeg_layer(model: nn.Module) -> JPEGLayer | None:
+    model = model.module if isinstance(model, DistributedDataParallel) else model
+    return model.jpeg if isinstance(model, JPEGModel) else None
+
+
+def _schedule(config: TrainConfig):
+    def factor(epoch: int) -> float:
+        if config.schedule == "cosine":
+            return 0.5 * (1 + math.cos(math.pi * epoch / config.epochs))
+        if config.schedule == "step":
+            return config.gamma ** sum(epoch >= m for m in config.milestones)
+        return 1.0
+
+    return factor
+
+
+def _subset(dataset: Dataset, limit: int | None) -> Dataset:
+    return dataset if limit is None or limit >= len(dataset) else Subset(dataset, range(limit))
+
+
+def _seed_everything(seed: int) -> None:
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)
+
+
+class Trainer:
+    """One run in ``config.out``; call :meth:`fit`. ``resume=True`` continues ``out/last.pt``."""
+
+    def __init__(self, config: TrainConfig, resume: bool = False) -> None:
+        self.config = config.validate()
+        self.context = init_distributed()
+        self.device = resolve_device(config.device, self.context)
+        self.out = Path(config.out)
+        _seed_everything(config.seed)
+        train_set, self.info = create_dataset(config.dataset, "train", config.data_root)
+        test_set, _ = create_dataset(config.dataset, "test", config.data_root)
+        self.train_set = _subset(train_set, config.limit_train)
+        self.test_set = _subset(test_set, config.limit_test)
+        self.model = build_model(config, self.info).to(self.device)
+        self._check_compatible()
+        layer = jpeg_layer(self.model)
+        table_ids = {id(p) for p in layer.table_parameters()} if layer is not None else set()
+        model_params = [p for p in self.model.parameters() if id(p) not in table_ids]
+        if config.optimizer == "sgd":
+            self.optimizer = torch.optim.SGD(
+                model_params, lr=config.lr, momentum=config.momentum, weight_decay=config.weight_decay
+            )
+        else:
+            self.optimizer = torch.optim.AdamW(model_params, lr=config.lr, weight_decay=config.weight_decay)
+        factor = _schedule(config)
+        self.scheduler = torch.optim.lr_scheduler.LambdaLR(self.optimizer, factor)
+        self.table_optimizer = self.table_scheduler = None
+        if layer is not None:
+            self.table_optimizer = torch.optim.Adam(layer.table_parameters(), lr=config.table_lr, weight_decay=0.0)
+            table_factor = factor if config.table_schedule else (lambda epoch: 1.0)
+            self.table_scheduler = torch.optim.lr_scheduler.LambdaLR(self.table_optimizer, table_factor)
+        self.use_amp = config.amp and self.device.type == "cuda"
+        self.scaler = torch.amp.GradScaler("cuda", enabled=self.use_amp)
+        self.history: list[dict] = []
+        self.start_epoch = 0
+        if resume and (self.out / CHECKPOINT).is_file():
+            self._restore(load_checkpoint(self.out / CHECKPOINT))
+        if self.context.enabled:
+            self.model = DistributedDataParallel(
+                self.model, device_ids=[self.device.index] if self.device.type == "cuda" else None
+            )
+        self.train_sampler = DistributedSampler(
+            self.train_set, self.context.world_size, self.context.rank, shuffle=True, seed=config.seed
+        )
+        self.train_loader = DataLoader(
+            self.train_set, config.batch_size, sampler=self.train_sampler, num_workers=config.workers, drop_last=False
+        )
+        shard = Subset(self.test_set, range(self.context.rank, len(self.test_set), self.context.world_size))
+        self.test_loader = DataLoader(shard, max(config.batch_size, 256), num_workers=config.workers)
+
+    def _check_compatible(self) -> None:
+        """Fail before training when the model cannot take this dataset's images."""
+        image, _ = self.train_set[0]
+        try:
+            self.model.eval()
+            with torch.no_grad():
+                logits = self.model(image.unsqueeze(0).expand(2, -1, -1, -1).to(self.device))
+        except (RuntimeError, ValueError) as err:
+            raise ValueError(
+                f"model: {self.config.model!r} cannot take {self.config.dataset} images of shape"
+                f" {tuple(image.shape)} ({err})"
+            ) from None
+        finally:
+            self.model.train()
+        if logits.shape[-1] != self.info.num_classes:
+            raise ValueError(f"model: outputs {logits.shape[-1]} classes, the dataset has {self.info.num_classes}")
+
+    def _state(self, epoch: int) -> dict:
+        model = self.model.module if isinstance(self.model, DistributedDataParallel) else self.model
+        return {
+            "config": self.config.to_dict(),
+            "epoch": epoch,
+            "model": model.state_dict(),
+            "optimizer": self.optimizer.state_dict(),
+            "scheduler": self.scheduler.state_dict(),
+            "table_optimizer": None if self.table_optimizer is None else self.table_optimizer.state_dict(),
+            "table_scheduler": None if self.table_scheduler is None else self.table_scheduler.state_dict(),
+            "scaler": self.scaler.state_dict(),
+            "rng": rng_state(),
+            "history": self.history,
+        }
+
+    def _restore(self, state: dict) -> None:
+        saved = TrainConfig.from_dict(state["config"])
+        for name in ("model", "dataset", "jpeg", "seed", "batch_size", "limit_train"):
+            if getattr(saved, name) != getattr(self.config, name):
+                raise ValueError(
+                    f"resume: checkpoint has {name}={getattr(saved, name)!r}, config has {getattr(self.config, name)!r}"
+                )
+        self.model.load_state_dict(state["model"])
+        self.optimizer.load_state_dict(state["optimizer"])
+        self.scheduler.load_state_dict(state["scheduler"])
+        if self.table_optimizer is not None:
+            self.table_optimizer.load_state_dict(state["table_optimizer"])
+            self.table_scheduler.load_state_dict(state["table_scheduler"])
+        self.scaler.load_state_dict(state["scaler"])
+        set_rng_state(state["rng"])
+        self.history = list(state["history"])
+        self.start_epoch = state["epoch"] + 1
+
+    def _train_epoch(self, epoch: int) -> tuple[float, float]:
+        self.model.train()
+        self.train_sampler.set_epoch(epoch)
+        loss_sum = correct = seen = 0.0
+        batches = tqdm(
+            self.train_loader, desc=f"epoch {epoch + 1}/{self.config.epochs}", leave=False,
+            disable=not self.context.is_main, dynamic_ncols=True,
+        )  # fmt: skip
+        for images, labels in batches:
+            images, labels = images.to(self.device), labels.to(self.device)
+            with torch.autocast(self.device.type, enabled=self.use_amp):
+                logits = self.model(images)
+                loss = nn.functional.cross_entropy(logits, labels)
+            self.optimizer.zero_grad(set_to_none=True)
+            if self.table_optimizer is not None:
+                self.table_optimizer.zero_grad(set_to_none=True)
+            self.scaler.scale(loss).backward()
+            self.scaler.step(self.optimizer)
+            if self.table_optimizer is not None:
+                self.scaler.step(self.table_optimizer)
+            self.scaler.update()
+            loss_sum += loss.item() * labels.numel()
+            correct += (logits.argmax(1) == labels).sum().item()
+            seen += labels.numel()
+            batches.set_postfix(loss=f"{loss_sum / seen:.4f}", acc=f"{correct / seen:.4f}")
+        return loss_sum / max(seen, 1), correct / max(seen, 1)
+
+    def _evaluate(self) -> tuple[float, float | None]:
+        soft = accuracy(self.model, self.test_loader, self.device, self.context)
+        layer = jpeg_layer(self.model)
+        if layer is None:
+            return soft, None
+        mode, layer.mode = layer.mode, "hard"
+        try:
+            hard = accuracy(self.model, self.test_loader, self.device, self.context)
+        finally:
+            layer.mode = mode
+        return soft, hard
+
+    def fit(self, stop_after: int | None = None) -> dict:
+        """Train to ``config.epochs`` (from the checkpoint when resuming); return the summary.
+
+        ``stop_after`` ends the run after that many epochs of this call, as an interruption
+        would (the checkpoint is written; resume continues exactly).
+        """
+        if self.context.is_main:
+            self.out.mkdir(parents=True, exist_ok=True)
+            self.config.save(self.out / "config.json")
+        writer = self._tensorboard()
+        try:
+            last_epoch = (
+                self.config.epochs if stop_after is None else min(self.config.epochs, self.start_epoch + stop_after)
+            )
+            for epoch in range(self.start_epoch, last_epoch):
+                started = time.perf_counter()
+                train_loss, train_acc = self._train_epoch(epoch)
+                seconds = time.perf_counter() - started
+                test_acc, test_acc_hard = self._evaluate()
+                row = {
+                    "epoch": epoch + 1,
+                    "train_loss": train_loss,
+                    "train_acc": train_acc,
+                    "test_acc": test_acc,
+                    "test_acc_hard": test_acc_hard,
+                    "lr": self.optimizer.param_groups[0]["lr"],
+                    "table_lr": None if self.table_optimizer is None else self.table_optimizer.param_groups[0]["lr"],
+                    "epoch_seconds": seconds,
+                }
+                self.scheduler.step()
+                if self.table_scheduler is not None:
+                    self.table_scheduler.step()
+                self.history.append(row)
+                if self.context.is_main:
+                    atomic_save(self._state(epoch), self.out / CHECKPOINT)
+                    self._write_metrics()
+                    if writer is not None:
+                        for key, value in row.items():
+                            if key != "epoch" and value is not None:
+                                writer.add_scalar(key, value, epoch + 1)
+                    hard = "" if test_acc_hard is None else f", hard {test_acc_hard:.4f}"
+                    tqdm.write(
+                        f"epoch {epoch + 1}/{self.config.epochs}: loss {train_loss:.4f}, train {train_acc:.4f},"
+                        f" test {test_acc:.4f}{hard} ({seconds:.1f} s)"
+                    )
+            summary = self._summary()
+            if self.context.is_main:
+                (self.out / "summary.json").write_text(json.dumps(summary, indent=1) + "\n")
+            return summary
+        finally:
+            if writer is not None:
+                writer.close()
+            shutdown(self.context)
+
+    def _write_metrics(self) -> None:
+        with open(self.out / "metrics.csv", "w", newline="") as file:
+            writer = csv.DictWriter(file, METRICS)
+            writer.writeheader()
+            writer.writerows(self.history)
+
+    def _tensorboard(self):
+        if not self.context.is_main:
+            return None
+        try:
+            from torch.utils.tensorboard import SummaryWriter
+        except ImportError:  # tensorboard is optional
+            return None
+        return SummaryWriter(str(self.out / "tensorboard"))
+
+    def _summary(self) -> dict:
+        last = self.history[-1] if self.history else {}
+        summary = {
+            "config": self.config.to_dict(),
+            "epochs": len(self.history),
+            "test_acc": last.get("test_acc"),
+            "test_acc_hard": last.get("test_acc_hard"),
+            "mean_epoch_seconds": float(np.mean([r["epoch_seconds"] for r in self.history])) if self.history else None,
+        }
+        layer = jpeg_layer(self.model)
+        if layer is not None:
+            tables = layer.tables()
+            summary["tables"] = tables.to_dict()
+            summary["tables_rounded"] = tables.rounded().to_dict()
+            if self.config.measure_bpp and self.context.is_main:
+                test_plain, _ = create_dataset(self.config.dataset, "test", self.config.data_root, augment=False)
+                summary["test_files"] = dataset_bpp(
+                    _subset(test_plain, self.config.limit_test), tables, self.config.jpeg_subsampling
+                )
+        return summary

@@ -1,0 +1,73 @@
+import gzip
+import struct
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from jpegdl.data import FashionMNIST, create_dataset, read_idx
+
+
+def write_idx(path, array):
+    header = struct.pack(">HBB", 0, 8, array.ndim) + struct.pack(f">{array.ndim}I", *array.shape)
+    path.write_bytes(gzip.compress(header + array.astype(np.uint8).tobytes()))
+
+
+@pytest.fixture
+def fake_fashion(tmp_path):
+    rng = np.random.default_rng(0)
+    for prefix, count in (("train", 12), ("t10k", 5)):
+        write_idx(tmp_path / f"{prefix}-images-idx3-ubyte.gz", rng.integers(0, 256, (count, 28, 28)))
+        write_idx(tmp_path / f"{prefix}-labels-idx1-ubyte.gz", rng.integers(0, 10, count))
+    return tmp_path
+
+
+def test_fashion_mnist_from_a_user_folder(fake_fashion):
+    train = FashionMNIST("train", root=fake_fashion)
+    image, label = train[3]
+    assert len(train) == 12 and image.shape == (1, 28, 28) and image.dtype == torch.float32
+    assert 0 <= image.min() and image.max() <= 1 and 0 <= label < 10
+    assert len(FashionMNIST("test", root=fake_fashion)) == 5
+
+
+def test_real_fashion_mnist_when_installed():
+    from jpegdl.data.fashion_mnist import find_root
+
+    if find_root(None) is None:
+        pytest.skip("dataset-fashion-mnist not installed")
+    test, info = create_dataset("fashion-mnist", "test")
+    assert len(test) == 10_000 and info.num_classes == 10 and info.in_chans == 1
+
+
+def test_idx_errors():
+    with pytest.raises(ValueError, match="IDX"):
+        read_idx(b"\x00\x00")
+    with pytest.raises(ValueError, match="truncated"):
+        read_idx(struct.pack(">HBBI", 0, 8, 1, 10) + b"\x00" * 3)
+
+
+def test_missing_dataset_says_how_to_get_it(tmp_path, monkeypatch):
+    monkeypatch.setattr("jpegdl.data.fashion_mnist.DEBIAN_ROOT", tmp_path / "none")
+    with pytest.raises(ValueError, match="apt-get install dataset-fashion-mnist"):
+        FashionMNIST("train", root=tmp_path)
+
+
+def test_imagefolder_stand_in(tmp_path):
+    for split in ("train", "val"):
+        for cls in ("cat", "dog"):
+            (tmp_path / split / cls).mkdir(parents=True)
+            for i in range(2):
+                Image.fromarray(np.full((40, 50, 3), 40 * i, np.uint8)).save(tmp_path / split / cls / f"{i}.png")
+    train, info = create_dataset(f"imagefolder:{tmp_path}", "train", image_size=32)
+    image, label = train[0]
+    assert image.shape == (3, 32, 32) and info.num_classes == 2 and info.in_chans == 3
+    test, _ = create_dataset(f"imagefolder:{tmp_path}", "test", image_size=32)
+    assert len(test) == 4
+
+
+def test_unknown_dataset_lists_choices():
+    with pytest.raises(ValueError, match="fashion-mnist"):
+        create_dataset("mnist")
+    with pytest.raises(ValueError, match="split"):
+        create_dataset("fashion-mnist", "validation")

@@ -1,0 +1,76 @@
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+import torch
+
+from jpegdl.data.fashion_mnist import find_root
+from jpegdl.train import TrainConfig, Trainer
+
+pytestmark = pytest.mark.skipif(find_root(None) is None, reason="dataset-fashion-mnist not installed")
+
+
+def small_config(out, **overrides) -> TrainConfig:
+    values = {"model": "resnet8", "epochs": 2, "batch_size": 64, "limit_train": 256, "limit_test": 128,
+              "out": str(out), "jpeg": True, "lr": 0.05, "seed": 3}  # fmt: skip
+    values.update(overrides)
+    return TrainConfig(**values)
+
+
+def test_resume_continues_to_the_same_result(tmp_path):
+    straight = Trainer(small_config(tmp_path / "a")).fit()
+    Trainer(small_config(tmp_path / "b")).fit(stop_after=1)
+    assert json.loads((tmp_path / "b" / "config.json").read_text())["epochs"] == 2
+    resumed = Trainer(small_config(tmp_path / "b"), resume=True).fit()
+    a = torch.load(tmp_path / "a" / "last.pt", weights_only=False)
+    b = torch.load(tmp_path / "b" / "last.pt", weights_only=False)
+    for key, value in a["model"].items():
+        assert torch.equal(value, b["model"][key]), key
+    assert straight["test_acc"] == resumed["test_acc"]
+    assert [r["train_loss"] for r in a["history"]] == [r["train_loss"] for r in b["history"]]
+    assert (tmp_path / "b" / "metrics.csv").read_text().count("\n") == 3
+
+
+def test_summary_reports_soft_and_hard_accuracy_and_real_bytes(tmp_path):
+    summary = Trainer(small_config(tmp_path, epochs=1)).fit()
+    assert 0 <= summary["test_acc"] <= 1 and 0 <= summary["test_acc_hard"] <= 1
+    files = summary["test_files"]
+    assert files["images"] == 128 and 0 < files["payload_bpp"] < files["bpp"]
+    assert all(1 <= v <= 255 for row in summary["tables_rounded"]["luma"] for v in row)
+
+
+def test_baseline_without_layer(tmp_path):
+    summary = Trainer(small_config(tmp_path, epochs=1, jpeg=False)).fit()
+    assert summary["test_acc_hard"] is None and "tables" not in summary
+
+
+def test_incompatible_model_fails_before_training(tmp_path):
+    with pytest.raises(ValueError, match="model"):
+        Trainer(small_config(tmp_path, model="no_such_net"))
+    with pytest.raises(ValueError, match="epochs"):
+        Trainer(small_config(tmp_path, epochs=0))
+
+
+def test_ddp_two_cpu_processes_on_gloo(tmp_path):
+    command = [
+        sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--master_port", "29533",
+        "-m", "jpegdl.cli", "train", "--model", "resnet8", "--epochs", "1", "--limit-train", "128",
+        "--limit-test", "64", "--batch-size", "32", "--jpeg", "--out", str(tmp_path / "ddp"), "--device", "cpu",
+    ]  # fmt: skip
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    result = subprocess.run(command, capture_output=True, text=True, timeout=300, env=env)
+    assert result.returncode == 0, result.stderr[-2000:]
+    summary = json.loads((tmp_path / "ddp" / "summary.json").read_text())
+    assert summary["epochs"] == 1 and summary["test_acc"] is not None
+
+
+def test_cli_train_and_show_tables(tmp_path, capsys):
+    from jpegdl.cli import main
+
+    main(["train", "--model", "resnet8", "--epochs", "1", "--limit-train", "64", "--limit-test", "32",
+          "--jpeg", "--out", str(tmp_path / "cli")])  # fmt: skip
+    assert "bpp" in capsys.readouterr().out
+    main(["show-tables", str(tmp_path / "cli")])
+    assert (tmp_path / "cli" / "tables.png").stat().st_size > 1000
