@@ -27,7 +27,7 @@ def test_fashion_mnist_from_a_user_folder(fake_fashion):
     train = FashionMNIST("train", root=fake_fashion)
     image, label = train[3]
     assert len(train) == 12 and image.shape == (1, 28, 28) and image.dtype == torch.float32
-    assert 0 <= image.min() and image.max() <= 1 and 0 <= label < 10
+    assert image.min() >= 0 and image.max() <= 1 and 0 <= label < 10
     assert len(FashionMNIST("test", root=fake_fashion)) == 5
 
 
@@ -60,7 +60,7 @@ def test_imagefolder_stand_in(tmp_path):
             for i in range(2):
                 Image.fromarray(np.full((40, 50, 3), 40 * i, np.uint8)).save(tmp_path / split / cls / f"{i}.png")
     train, info = create_dataset(f"imagefolder:{tmp_path}", "train", image_size=32)
-    image, label = train[0]
+    image, _ = train[0]
     assert image.shape == (3, 32, 32) and info.num_classes == 2 and info.in_chans == 3
     test, _ = create_dataset(f"imagefolder:{tmp_path}", "test", image_size=32)
     assert len(test) == 4
