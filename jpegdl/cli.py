@@ -85,7 +85,7 @@ def _cmd_info(args: argparse.Namespace) -> None:
 def _cmd_demo(args: argparse.Namespace) -> None:
     from jpegdl.demo import run_demo
 
-    run_demo(tuple(args.qualities))
+    run_demo(tuple(args.qualities), train=not args.codec_only)
 
 
 def _cmd_train(args: argparse.Namespace) -> None:
@@ -146,7 +146,11 @@ def _add_train_parser(commands: argparse._SubParsersAction) -> None:
     train.add_argument("--resume", action="store_true", help="continue from RUN/last.pt")
     jpeg = train.add_argument_group("JPEG-DL layer")
     jpeg.add_argument("--jpeg", action="store_const", const=True, help="prepend a trainable JPEG layer")
-    jpeg.add_argument("--jpeg-init", dest="jpeg_init", choices=("ijg", "flat"))
+    jpeg.add_argument("--jpeg-init", dest="jpeg_init", choices=("ijg", "flat", "lsq", "sensitivity"))
+    jpeg.add_argument("--jpeg-q-max", dest="jpeg_q_max", type=float, help="largest luma step for 'sensitivity'")
+    jpeg.add_argument(
+        "--jpeg-sensitivity-run", dest="jpeg_sensitivity_run", help="trained run (no layer) for 'sensitivity'"
+    )
     jpeg.add_argument("--jpeg-quality", dest="jpeg_quality", type=_quality, help="IJG quality of the initial tables")
     jpeg.add_argument("--jpeg-alpha", dest="jpeg_alpha", type=float, help="soft-quantizer hardness (default 5)")
     jpeg.add_argument("--jpeg-hardness", dest="jpeg_hardness", type=float, help="alpha = hardness / q^2 instead")
@@ -196,8 +200,11 @@ def build_parser() -> argparse.ArgumentParser:
 
     _add_train_parser(commands)
 
-    demo = commands.add_parser("demo", help="compare the codec with libjpeg-turbo on bundled photos")
+    demo = commands.add_parser(
+        "demo", help="the codec against libjpeg-turbo on bundled photos, then a short JPEG-DL training"
+    )
     demo.add_argument("--qualities", type=_quality, nargs="+", default=[10, 50, 75, 90])
+    demo.add_argument("--codec-only", action="store_true", help="skip the training part")
     demo.set_defaults(handler=_cmd_demo)
     return parser
 

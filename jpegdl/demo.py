@@ -19,8 +19,13 @@ def psnr(a: torch.Tensor, b: torch.Tensor) -> float:
     return float("inf") if mse == 0 else 10 * np.log10(1 / mse)
 
 
-def run_demo(qualities: tuple[int, ...] = (10, 50, 75, 90), subsamplings: tuple[str, ...] = ("4:2:0", "4:4:4")) -> None:
-    photos = load_photos()
+def run_codec_demo(
+    qualities: tuple[int, ...] = (10, 50, 75, 90),
+    subsamplings: tuple[str, ...] = ("4:2:0", "4:4:4"),
+    photo_names: tuple[str, ...] = ("astronaut", "chelsea", "coffee"),
+) -> None:
+    """Encode photos with jpegdl and with libjpeg-turbo and print how closely they agree."""
+    photos = load_photos(photo_names)
     header = (
         f"{'photo':<10} {'size':>9} {'samp':>5} {'q':>3} {'coef identical':>14} {'PSNR vs libjpeg':>15}"
         f" {'soft PSNR':>9} {'bytes':>7} {'ours':>7} {'payload':>7} {'bpp':>6}"
@@ -55,3 +60,36 @@ def run_demo(qualities: tuple[int, ...] = (10, 50, 75, 90), subsamplings: tuple[
     print("'inf' dB: our decoded pixels are bit-identical to libjpeg-turbo's. 'soft' uses JPEG-DL's soft")
     print("quantizer (alpha = 5), the differentiable training view. 'bytes': libjpeg-turbo's file; 'ours': the")
     print("file jpegdl writes from its own coefficients (same size when they agree). Optimized Huffman, baseline.")
+
+
+def run_training_demo(out: str = "runs/demo", epochs: int = 2, limit_train: int = 8000, limit_test: int = 2000) -> None:
+    """A short JPEG-DL training on Fashion-MNIST, then accuracy, learned tables and real bytes."""
+    from jpegdl.plots import plot_tables
+    from jpegdl.train import TrainConfig, Trainer
+
+    config = TrainConfig(
+        model="resnet8", dataset="fashion-mnist", epochs=epochs, batch_size=128, lr=0.05, schedule="cosine",
+        limit_train=limit_train, limit_test=limit_test, jpeg=True, jpeg_init="ijg", jpeg_quality=90,
+        jpeg_step_min=1.0, out=out,
+    )  # fmt: skip
+    print(f"\nJPEG-DL: resnet8 behind a trainable JPEG layer, Fashion-MNIST ({limit_train} training images,"
+          f" {epochs} epochs; test on {limit_test} images)")  # fmt: skip
+    summary = Trainer(config).fit()
+    files = summary["test_files"]
+    print(f"test accuracy: soft {100 * summary['test_acc']:.2f}%, hard {100 * summary['test_acc_hard']:.2f}%"
+          " (hard = decoding real JPEG files written with the rounded learned tables)")  # fmt: skip
+    print("learned luma table (rounded, natural order):")
+    for row in summary["tables_rounded"]["luma"]:
+        print("    " + " ".join(f"{v:3d}" for v in row))
+    print(
+        f"test set as real JPEG files with these tables: {files['bpp']:.3f} bpp whole file,"
+        f" {files['payload_bpp']:.3f} bpp entropy-coded payload ({files['images']} images)"
+    )
+    print(f"plots: {plot_tables(out)}; logs and checkpoint: {out}/ (metrics.csv, summary.json, last.pt)")
+
+
+def run_demo(qualities: tuple[int, ...] = (10, 50, 75, 90), train: bool = True) -> None:
+    """``jpegdl demo``: the codec against libjpeg-turbo, then a short JPEG-DL training."""
+    run_codec_demo(qualities, photo_names=("astronaut", "chelsea"))
+    if train:
+        run_training_demo()

@@ -54,7 +54,7 @@ def _load_tables(run: Path) -> dict:
         if "tables" not in data:
             raise ValueError(f"run: {str(run)!r} was trained without a JPEG layer (no tables)")
         tables = data["tables"]
-        if data.get("config", {}).get("dataset") == "fashion-mnist":
+        if data.get("channels") == 1:
             tables = {"luma": tables["luma"]}
         return tables
     checkpoint = run / "last.pt"

@@ -32,7 +32,9 @@ class TrainConfig:
     limit_test: int | None = None
     # JPEG-DL layer
     jpeg: bool = False
-    jpeg_init: str = "ijg"  # ijg | flat
+    jpeg_init: str = "ijg"  # ijg | flat | lsq (data statistics) | sensitivity (needs jpeg_sensitivity_run)
+    jpeg_q_max: float = 10.0  # largest luma step of the sensitivity initialisation
+    jpeg_sensitivity_run: str | None = None  # run folder of a trained model (same architecture, no layer)
     jpeg_quality: int = 50
     jpeg_flat_step: float = 8.0
     jpeg_alpha: float = 5.0
@@ -62,6 +64,10 @@ class TrainConfig:
             value = getattr(self, name)
             if value is not None and value < 1:
                 raise ValueError(f"{name}: expected a value >= 1, got {value}")
+        if self.jpeg_init not in ("ijg", "flat", "lsq", "sensitivity"):
+            raise ValueError(f"jpeg_init: expected ijg, flat, lsq or sensitivity, got {self.jpeg_init!r}")
+        if self.jpeg and self.jpeg_init == "sensitivity" and not self.jpeg_sensitivity_run:
+            raise ValueError("jpeg_sensitivity_run: the sensitivity initialisation needs a trained run folder")
         if not 0 < self.jpeg_step_min <= self.jpeg_step_max:
             raise ValueError(
                 f"jpeg_step_min, jpeg_step_max: expected 0 < min <= max, got {self.jpeg_step_min}, {self.jpeg_step_max}"

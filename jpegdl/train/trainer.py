@@ -19,8 +19,10 @@ from tqdm import tqdm
 
 from jpegdl.data import DatasetInfo, create_dataset
 from jpegdl.evaluate import accuracy, dataset_bpp
+from jpegdl.jpeg.tables import QuantTables
 from jpegdl.layers import JPEGLayer, JPEGModel, Normalize, prepend
 from jpegdl.models import create
+from jpegdl.table_init import lsq_tables, sensitivity_tables
 from jpegdl.train.checkpoint import atomic_save, load_checkpoint, rng_state, set_rng_state
 from jpegdl.train.config import TrainConfig
 from jpegdl.train.distributed import init_distributed, resolve_device, shutdown
@@ -29,14 +31,17 @@ CHECKPOINT = "last.pt"
 METRICS = ("epoch", "train_loss", "train_acc", "test_acc", "test_acc_hard", "lr", "table_lr", "epoch_seconds")
 
 
-def build_model(config: TrainConfig, info: DatasetInfo) -> nn.Module:
-    """Classifier with the dataset normalisation inside, behind a JPEG layer when ``config.jpeg``."""
+def build_model(config: TrainConfig, info: DatasetInfo, init_tables: QuantTables | None = None) -> nn.Module:
+    """Classifier with the dataset normalisation inside, behind a JPEG layer when ``config.jpeg``.
+
+    ``init_tables`` overrides ``config.jpeg_init`` (the data- or model-derived initialisations).
+    """
     classifier = create(config.model, info.num_classes, info.in_chans)
     if not config.jpeg:
         return nn.Sequential(Normalize(info.mean, info.std), classifier)
     layer = JPEGLayer(
         channels=info.in_chans,
-        init=config.jpeg_init,
+        init=init_tables if init_tables is not None else config.jpeg_init,
         quality=config.jpeg_quality,
         flat_step=config.jpeg_flat_step,
         rounds=config.jpeg_rounds,
@@ -88,7 +93,8 @@ class Trainer:
         test_set, _ = create_dataset(config.dataset, "test", config.data_root)
         self.train_set = _subset(train_set, config.limit_train)
         self.test_set = _subset(test_set, config.limit_test)
-        self.model = build_model(config, self.info).to(self.device)
+        init_tables = self._initial_tables() if config.jpeg and config.jpeg_init in ("lsq", "sensitivity") else None
+        self.model = build_model(config, self.info, init_tables).to(self.device)
         self._check_compatible()
         layer = jpeg_layer(self.model)
         table_ids = {id(p) for p in layer.table_parameters()} if layer is not None else set()
@@ -124,6 +130,26 @@ class Trainer:
         )
         shard = Subset(self.test_set, range(self.context.rank, len(self.test_set), self.context.world_size))
         self.test_loader = DataLoader(shard, max(config.batch_size, 256), num_workers=config.workers)
+
+    def _initial_tables(self) -> QuantTables:
+        """LSQ-style steps from training-image statistics, or sensitivity steps from a trained run."""
+        plain, _ = create_dataset(self.config.dataset, "train", self.config.data_root, augment=False)
+        loader = DataLoader(_subset(plain, self.config.limit_train), batch_size=256)
+        subsampling = self.config.jpeg_subsampling
+        if self.config.jpeg_init == "lsq":
+            return lsq_tables(loader, subsampling)
+        run = Path(self.config.jpeg_sensitivity_run)
+        state = load_checkpoint(run / CHECKPOINT)
+        reference_config = TrainConfig.from_dict(state["config"])
+        if reference_config.jpeg or reference_config.model != self.config.model:
+            raise ValueError(
+                f"jpeg_sensitivity_run: needs a {self.config.model!r} run without a JPEG layer, got"
+                f" {reference_config.model!r} (jpeg={reference_config.jpeg})"
+            )
+        reference = build_model(reference_config, self.info)
+        reference.load_state_dict(state["model"])
+        return sensitivity_tables(reference.to(self.device), loader, self.config.jpeg_q_max, subsampling,
+                                  device=self.device)  # fmt: skip
 
     def _check_compatible(self) -> None:
         """Fail before training when the model cannot take this dataset's images."""
@@ -288,6 +314,7 @@ class Trainer:
         summary = {
             "config": self.config.to_dict(),
             "epochs": len(self.history),
+            "channels": self.info.in_chans,
             "test_acc": last.get("test_acc"),
             "test_acc_hard": last.get("test_acc_hard"),
             "mean_epoch_seconds": float(np.mean([r["epoch_seconds"] for r in self.history])) if self.history else None,

@@ -74,3 +74,15 @@ def test_cli_train_and_show_tables(tmp_path, capsys):
     assert "bpp" in capsys.readouterr().out
     main(["show-tables", str(tmp_path / "cli")])
     assert (tmp_path / "cli" / "tables.png").stat().st_size > 1000
+
+
+def test_lsq_and_sensitivity_initialisations(tmp_path):
+    Trainer(small_config(tmp_path / "base", epochs=1, jpeg=False)).fit()
+    trainer = Trainer(small_config(tmp_path / "sens", jpeg_init="sensitivity", jpeg_q_max=5.0,
+                                   jpeg_sensitivity_run=str(tmp_path / "base"), jpeg_step_min=0.1))  # fmt: skip
+    luma = trainer.model.jpeg.luma.detach()
+    assert torch.isclose(luma.max(), torch.tensor(5.0)) and luma.min() >= 0.1
+    trainer = Trainer(small_config(tmp_path / "lsq", jpeg_init="lsq", jpeg_step_min=0.1))
+    assert not torch.equal(trainer.model.jpeg.luma, torch.full_like(trainer.model.jpeg.luma, 0.1))
+    with pytest.raises(ValueError, match="sensitivity"):
+        Trainer(small_config(tmp_path / "x", jpeg_init="sensitivity"))
