@@ -1,4 +1,4 @@
-"""Edge padding and 8x8 block (un)folding of image planes, any height and width."""
+"""Edge padding of image planes to whole blocks, as libjpeg does it (any height and width)."""
 
 from __future__ import annotations
 
@@ -24,18 +24,3 @@ def pad_replicate(plane: torch.Tensor, height: int, width: int) -> torch.Tensor:
     if pad_bottom == 0 and pad_right == 0:
         return plane
     return F.pad(plane.unsqueeze(1), (0, pad_right, 0, pad_bottom), mode="replicate").squeeze(1)
-
-
-def to_blocks(plane: torch.Tensor) -> torch.Tensor:
-    """Split a ``(B, 8h, 8w)`` plane into ``(B, h, w, 8, 8)`` blocks (jpeglib's layout)."""
-    batch, height, width = plane.shape
-    if height % BLOCK or width % BLOCK:
-        raise ValueError(f"plane: height and width must be multiples of 8, got {height}x{width}")
-    grid = plane.reshape(batch, height // BLOCK, BLOCK, width // BLOCK, BLOCK)
-    return grid.permute(0, 1, 3, 2, 4)
-
-
-def from_blocks(blocks: torch.Tensor) -> torch.Tensor:
-    """Inverse of :func:`to_blocks`: ``(B, h, w, 8, 8)`` -> ``(B, 8h, 8w)``."""
-    batch, rows, cols = blocks.shape[:3]
-    return blocks.permute(0, 1, 3, 2, 4).reshape(batch, rows * BLOCK, cols * BLOCK)
