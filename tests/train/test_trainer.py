@@ -39,6 +39,8 @@ def test_summary_reports_soft_and_hard_accuracy_and_real_bytes(tmp_path):
     files = summary["test_files"]
     assert files["images"] == 128 and 0 < files["payload_bpp"] < files["bpp"]
     assert all(1 <= v <= 255 for row in summary["tables_rounded"]["luma"] for v in row)
+    pytest.importorskip("tensorboard")
+    assert any((tmp_path / "tensorboard").iterdir())
 
 
 def test_baseline_without_layer(tmp_path):
