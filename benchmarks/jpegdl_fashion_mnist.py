@@ -9,11 +9,14 @@ the rounded learned tables give), bits per pixel of the test set written as real
 (whole file and payload), and the epoch-time overhead.
 
 Run: python benchmarks/jpegdl_fashion_mnist.py [--epochs 5 --limit-train 20000 --seeds 0 1 2]
+Variants: --jpeg-init sensitivity --q-max 10 --tag sensitivity --reuse-baseline (the sensitivity
+initialisation reads the baseline runs of the same seed; --reuse-baseline reuses their summaries).
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 import time
 from pathlib import Path
@@ -37,19 +40,37 @@ def main() -> None:
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     parser.add_argument("--jpeg-quality", type=int, default=90)
     parser.add_argument("--alpha", type=float, default=5.0)
+    parser.add_argument("--jpeg-init", default="ijg", choices=("ijg", "lsq", "sensitivity"))
+    parser.add_argument("--q-max", type=float, default=10.0, help="largest luma step of the sensitivity init")
+    parser.add_argument("--tag", default="", help="suffix of the results file and JPEG run folders")
+    parser.add_argument("--reuse-baseline", action="store_true", help="reuse finished baseline runs")
     args = parser.parse_args()
+    suffix = f"-{args.tag}" if args.tag else ""
     torch.set_num_threads(2)
     start = time.perf_counter()
     runs = []
     for seed in args.seeds:
         for jpeg in (False, True):
+            base_run = RUNS / f"base-seed{seed}"
             config = TrainConfig(
                 model=args.model, dataset="fashion-mnist", epochs=args.epochs, batch_size=128, lr=0.05,
                 schedule="cosine", seed=seed, limit_train=args.limit_train, jpeg=jpeg,
-                jpeg_init="ijg", jpeg_quality=args.jpeg_quality, jpeg_alpha=args.alpha, jpeg_step_min=1.0,
-                out=str(RUNS / f"{'jpeg' if jpeg else 'base'}-seed{seed}"), amp=False,
+                jpeg_init=args.jpeg_init, jpeg_quality=args.jpeg_quality, jpeg_alpha=args.alpha, jpeg_step_min=1.0,
+                jpeg_q_max=args.q_max, jpeg_sensitivity_run=str(base_run) if args.jpeg_init == "sensitivity" else None,
+                out=str(RUNS / f"jpeg{suffix}-seed{seed}") if jpeg else str(base_run), amp=False,
             )  # fmt: skip
-            summary = Trainer(config).fit()
+            finished = Path(config.out) / "summary.json"
+            if not jpeg and args.reuse_baseline and finished.is_file():
+                summary = json.loads(finished.read_text())
+                if {k: summary["config"][k] for k in ("model", "epochs", "seed", "limit_train")} != {
+                    "model": args.model,
+                    "epochs": args.epochs,
+                    "seed": seed,
+                    "limit_train": args.limit_train,
+                }:
+                    raise SystemExit(f"{finished}: baseline settings differ; run without --reuse-baseline")
+            else:
+                summary = Trainer(config).fit()
             runs.append(
                 {
                     "seed": seed,
@@ -95,7 +116,7 @@ def main() -> None:
           f" {layer['epoch_seconds_mean']:>8.1f}")  # fmt: skip
     print(f"gain {gain:+.2f} points, epoch-time overhead {overhead:+.1f}%")
     path = write_results(
-        "jpegdl_fashion_mnist",
+        f"jpegdl_fashion_mnist{suffix.replace('-', '_')}",
         {
             "description": "same model and budget with and without the JPEG-DL layer; test accuracy on the full"
             " Fashion-MNIST test set; bpp of the test set as real JPEG files (libjpeg-turbo, grayscale,"
