@@ -62,7 +62,9 @@ def run_codec_demo(
     print("file jpegdl writes from its own coefficients (same size when they agree). Optimized Huffman, baseline.")
 
 
-def run_training_demo(out: str = "runs/demo", epochs: int = 2, limit_train: int = 8000, limit_test: int = 2000) -> None:
+def run_training_demo(
+    out: str = "runs/demo", epochs: int = 3, limit_train: int = 12000, limit_test: int = 2000
+) -> None:
     """A short JPEG-DL training on Fashion-MNIST, then accuracy, learned tables and real bytes."""
     from jpegdl.plots import plot_tables
     from jpegdl.train import TrainConfig, Trainer
