@@ -12,6 +12,7 @@ import torch
 
 from jpegdl.jpeg.dct import plane_dct, plane_idct
 from jpegdl.jpeg.islow import plane_fdct_islow, plane_idct_islow, range_limit
+from jpegdl.jpeg.ste import straight_through
 
 LEVEL_SHIFT = 128.0
 
@@ -60,4 +61,4 @@ def inverse_dct(dequantized: torch.Tensor, exact: bool = True) -> torch.Tensor:
     if exact:
         return _ExactInverseDCT.apply(dequantized)
     samples = plane_idct(dequantized) + LEVEL_SHIFT
-    return samples + (samples.detach().clamp(0, 255) - samples.detach())
+    return straight_through(samples, samples.detach().clamp(0, 255))
