@@ -69,3 +69,54 @@ def _load_tables(run: Path) -> dict:
     if "jpeg.chroma" in state:
         tables["chroma"] = state["jpeg.chroma"][-1].tolist()
     return tables
+
+
+def plot_rate_accuracy(
+    points: list[dict],
+    output: str | Path,
+    models: list[str] | None = None,
+    rate_keys: tuple[str, ...] = ("payload_bpp", "bpp"),
+    uncompressed: dict[str, float] | None = None,
+    title: str = "",
+) -> Path:
+    """Accuracy vs bits per pixel, one panel per (model, rate measure), one line per codec.
+
+    ``points`` are ``OperatingPoint.to_dict()`` records; probabilistic seeds are averaged.
+    """
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    models = models or sorted({m for p in points for m in p["accuracy"]})
+    labels = {"payload_bpp": "payload bpp (scan data)", "bpp": "bpp (whole file)"}
+    figure, axes = plt.subplots(len(models), len(rate_keys), figsize=(5.2 * len(rate_keys), 3.8 * len(models)),
+                                squeeze=False)  # fmt: skip
+    codecs = list(dict.fromkeys(p["codec"] for p in points))
+    for row, model in enumerate(models):
+        for col, key in enumerate(rate_keys):
+            axis = axes[row][col]
+            for codec in codecs:
+                curve: dict = {}
+                for p in points:
+                    if p["codec"] == codec and model in p["accuracy"]:
+                        curve.setdefault(p["setting"], []).append((p[key], p["accuracy"][model]))
+                if not curve:
+                    continue
+                xy = sorted(tuple(np.mean(np.asarray(v), axis=0)) for v in curve.values())
+                axis.plot([x for x, _ in xy], [100 * y for _, y in xy], marker="o", markersize=3, label=codec)
+            if uncompressed and model in uncompressed:
+                axis.axhline(100 * uncompressed[model], color="gray", linestyle=":", label="uncompressed")
+            axis.set_xscale("log")
+            axis.set_xlabel(labels.get(key, key))
+            axis.set_ylabel(f"{model} top-1 (%)")
+            axis.grid(alpha=0.3)
+            axis.legend(fontsize=7)
+    if title:
+        figure.suptitle(title)
+    figure.tight_layout()
+    path = Path(output)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    figure.savefig(path, dpi=110)
+    plt.close(figure)
+    return path

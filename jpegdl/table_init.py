@@ -53,21 +53,19 @@ def lsq_tables(
     return QuantTables((luma * scale).clamp(min=1e-3), (chroma * scale).clamp(min=1e-3))
 
 
-def sensitivity_tables(
+def frequency_sensitivity(
     model: nn.Module,
     loader: Iterable,
-    q_max: float = 10.0,
     subsampling: str = "4:4:4",
     limit: int | None = 10_000,
     device: torch.device | str = "cpu",
-) -> QuantTables:
-    """JPEG-DL's sensitivity initialisation: steps proportional to 1 / E[(dCE/dz)^2].
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """``s_m = E[(dCE/dz_m)^2]`` per frequency: ``(luma, chroma)`` ``(8, 8)`` float tensors.
 
-    ``model`` takes images in [0, 1] (normalisation inside) and is evaluated in eval mode.
-    The largest luma step becomes ``q_max``; chroma uses the same factor on the mean of Cb and Cr.
+    ``z`` are the DCT coefficients of each component on libjpeg's scale; chroma is the mean of
+    Cb and Cr (luma again for grayscale). ``model`` takes images in [0, 1] and is evaluated in
+    eval mode (its mode is restored).
     """
-    if not q_max > 0:
-        raise ValueError(f"q_max: expected a value > 0, got {q_max!r}")
     was_training = model.training
     model.eval()
     sums: list[torch.Tensor] | None = None
@@ -84,8 +82,27 @@ def sensitivity_tables(
     model.train(was_training)
     if sums is None:
         raise ValueError("loader: no images")
-    luma_s, chroma_s = _per_table([s / seen for s in sums])
+    luma, chroma = _per_table([s / seen for s in sums])
+    return luma.detach().cpu(), chroma.detach().cpu()
+
+
+def sensitivity_tables(
+    model: nn.Module,
+    loader: Iterable,
+    q_max: float = 10.0,
+    subsampling: str = "4:4:4",
+    limit: int | None = 10_000,
+    device: torch.device | str = "cpu",
+) -> QuantTables:
+    """JPEG-DL's sensitivity initialisation: steps proportional to 1 / E[(dCE/dz)^2].
+
+    ``model`` takes images in [0, 1] (normalisation inside) and is evaluated in eval mode.
+    The largest luma step becomes ``q_max``; chroma uses the same factor on the mean of Cb and Cr.
+    """
+    if not q_max > 0:
+        raise ValueError(f"q_max: expected a value > 0, got {q_max!r}")
+    luma_s, chroma_s = frequency_sensitivity(model, loader, subsampling, limit, device)
     tiny = torch.finfo(luma_s.dtype).tiny
     luma_inv, chroma_inv = 1 / luma_s.clamp(min=tiny), 1 / chroma_s.clamp(min=tiny)
     factor = luma_inv.max() / q_max
-    return QuantTables((luma_inv / factor).cpu(), (chroma_inv / factor).cpu())
+    return QuantTables(luma_inv / factor, chroma_inv / factor)

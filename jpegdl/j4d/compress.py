@@ -1,0 +1,117 @@
+"""Compress a folder of images to standard JPEG files with given (learned) tables."""
+
+from __future__ import annotations
+
+import warnings
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+from PIL import Image, UnidentifiedImageError
+from tqdm import tqdm
+
+from jpegdl.files.markers import payload_bytes
+from jpegdl.j4d.encoders import ENCODERS, encode_image
+from jpegdl.jpeg.sampling import check_subsampling
+from jpegdl.jpeg.tables import QuantTables
+
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp", ".ppm", ".pgm", ".pbm", ".gif")
+
+
+@dataclass(frozen=True)
+class _Job:
+    tables: QuantTables
+    subsampling: str
+    encoder: str
+    hardness: float | torch.Tensor
+    seed: int
+
+
+def read_picture(path: Path) -> np.ndarray:
+    """uint8 ``(H, W)`` for grayscale files, ``(H, W, 3)`` otherwise (alpha dropped)."""
+    with Image.open(path) as image:
+        grayscale = image.mode in ("1", "L", "LA", "I", "I;16", "F")
+        return np.array(image.convert("L" if grayscale else "RGB"))
+
+
+def _compress_one(job: _Job, index: int, source: Path, target: Path) -> tuple[str, int, int, int] | str:
+    """Encode one file; returns ``(name, file bytes, payload bytes, pixels)`` or an error message."""
+    try:
+        pixels = read_picture(source)
+    except (UnidentifiedImageError, OSError, ValueError) as err:
+        return f"{source}: {err}"
+    generator = torch.Generator().manual_seed(job.seed * 1_000_003 + index)
+    data = encode_image(pixels, job.tables, job.subsampling, job.encoder, job.hardness, generator)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    target.write_bytes(data)
+    return str(target), len(data), payload_bytes(data), pixels.shape[0] * pixels.shape[1]
+
+
+def _compress_chunk(job: _Job, items: list[tuple[int, Path, Path]]) -> list:
+    return [_compress_one(job, i, s, t) for i, s, t in items]
+
+
+def compress_folder(
+    source: str | Path,
+    target: str | Path,
+    tables: QuantTables,
+    subsampling: str = "4:2:0",
+    encoder: str = "rounded",
+    hardness: float | torch.Tensor = 2.0,
+    seed: int = 0,
+    workers: int = 1,
+    progress: bool = True,
+) -> dict:
+    """Write every image under ``source`` as ``target/<same relative path>.jpg``.
+
+    Unreadable files are skipped with a warning and counted; the others are always written.
+    Probabilistic draws are seeded per file (``seed`` and the file's position in sorted order),
+    so the output does not depend on ``workers``.
+
+    Returns:
+        ``{"files", "skipped", "skipped_files", "bytes", "payload_bytes", "pixels", "bpp", "payload_bpp"}``.
+    """
+    source, target = Path(source), Path(target)
+    if not source.is_dir():
+        raise ValueError(f"in_dir: no such folder {str(source)!r}")
+    if encoder not in ENCODERS:
+        raise ValueError(f"encoder: expected one of {ENCODERS}, got {encoder!r}")
+    check_subsampling(subsampling)
+    luma, chroma = tables.baseline()  # raises on tables a baseline file cannot hold
+    job = _Job(QuantTables(luma, chroma), subsampling, encoder, hardness, seed)
+    paths = sorted(p for p in source.rglob("*") if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES)
+    if not paths:
+        raise ValueError(f"in_dir: no images ({', '.join(IMAGE_SUFFIXES)}) under {str(source)!r}")
+    items = [(i, p, (target / p.relative_to(source)).with_suffix(".jpg")) for i, p in enumerate(paths)]
+    chunks = [items[i : i + 64] for i in range(0, len(items), 64)]
+    results: list = []
+    with tqdm(total=len(items), desc="compress", unit="img", disable=not progress) as bar:
+        if workers <= 1:
+            for chunk in chunks:
+                results += _compress_chunk(job, chunk)
+                bar.update(len(chunk))
+        else:
+            with ProcessPoolExecutor(workers) as pool:
+                futures = [pool.submit(_compress_chunk, job, chunk) for chunk in chunks]
+                for chunk, future in zip(chunks, futures, strict=True):
+                    results += future.result()
+                    bar.update(len(chunk))
+    written = [r for r in results if isinstance(r, tuple)]
+    skipped = [r for r in results if isinstance(r, str)]
+    for message in skipped:
+        warnings.warn(f"skipped unreadable image {message}", stacklevel=2)
+    total_bytes = sum(r[1] for r in written)
+    total_payload = sum(r[2] for r in written)
+    pixels = sum(r[3] for r in written)
+    return {
+        "files": len(written),
+        "skipped": len(skipped),
+        "skipped_files": skipped,
+        "bytes": total_bytes,
+        "payload_bytes": total_payload,
+        "pixels": pixels,
+        "bpp": 8 * total_bytes / pixels if pixels else None,
+        "payload_bpp": 8 * total_payload / pixels if pixels else None,
+    }
