@@ -76,3 +76,65 @@ def test_bad_paths_give_clear_errors(tmp_path, capsys, png):
     with pytest.raises(SystemExit):
         main(["encode", str(png), str(tmp_path / "o.jpg"), "--tables", str(tmp_path / "t.json")])
     assert "> 0" in capsys.readouterr().err
+
+
+@pytest.fixture(scope="module")
+def trained_run(tmp_path_factory):
+    from jpegdl.data.fashion_mnist import find_root
+    from jpegdl.train import TrainConfig, Trainer
+
+    if find_root(None) is None:
+        pytest.skip("dataset-fashion-mnist not installed")
+    out = tmp_path_factory.mktemp("runs") / "r8"
+    Trainer(TrainConfig(model="resnet8", epochs=1, batch_size=64, limit_train=256, limit_test=64, out=str(out))).fit()
+    return out
+
+
+def test_learn_tables_compress_and_rate_accuracy(trained_run, tmp_path, capsys, photos):
+    main(["learn-tables", "--model", str(trained_run), "--sweep", "0.1", "2", "--images", "128", "--epochs", "1",
+          "--batch-size", "64", "--out", str(tmp_path / "tables")])  # fmt: skip
+    assert "lambda" in capsys.readouterr().out
+    learned = sorted((tmp_path / "tables").glob("*.json"))
+    assert [p.name for p in learned] == ["lambda0.1.json", "lambda2.json"]
+    data = json.loads(learned[1].read_text())
+    assert data["settings"]["dataset"] == "fashion-mnist" and all(1 <= v <= 255 for r in data["luma"] for v in r)
+
+    (tmp_path / "pictures").mkdir()
+    Image.fromarray(photos["chelsea"]).save(tmp_path / "pictures" / "cat.png")
+    (tmp_path / "pictures" / "bad.png").write_bytes(b"nonsense")
+    with pytest.warns(UserWarning, match="bad.png"):
+        main(["compress", str(tmp_path / "pictures"), str(tmp_path / "jpeg"), "--tables", str(learned[1]),
+              "--probabilistic", "--subsampling", "4:4:4"])  # fmt: skip
+    out = capsys.readouterr().out
+    assert "wrote 1 JPEG files" in out and "skipped 1" in out
+    assert inspect(tmp_path / "jpeg" / "cat.jpg").subsampling == "4:4:4"
+
+    main(["rate-accuracy", "--model", str(trained_run), "--codecs", f"ijg,sensitivity,learned:{tmp_path / 'tables'}",
+          "--qualities", "10", "50", "90", "--scales", "2", "16", "--sensitivity-images", "64", "--limit-test", "40",
+          "--probabilistic-seeds", "0", "--out", str(tmp_path / "ra")])  # fmt: skip
+    out = capsys.readouterr().out
+    assert "BD-rate" in out and "learned:tables+prob" in out
+    result = json.loads((tmp_path / "ra" / "rate_accuracy.json").read_text())
+    assert len(result["points"]) == 3 + 2 + 2 * 2 and result["test_images"] == 40
+    assert (tmp_path / "ra" / "rate_accuracy.png").stat().st_size > 10_000
+
+
+@pytest.mark.parametrize(
+    "argv, message",
+    [
+        (["learn-tables", "--model", "nowhere", "--lambda", "1", "--out", "x"], "no checkpoint"),
+        (["compress", "nowhere", "out", "--tables", "t.json"], "no such file"),
+        (["rate-accuracy", "--model", "nowhere", "--codecs", "jpeg2000", "--out", "x"], "unknown codec"),
+    ],
+)
+def test_j4d_commands_reject_bad_input(argv, message, capsys, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(SystemExit) as exit_info:
+        main(argv)
+    assert exit_info.value.code == 2 and message in capsys.readouterr().err
+
+
+def test_negative_lambda_is_a_usage_error(capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        main(["learn-tables", "--model", "r", "--lambda", "-1", "--out", "x"])
+    assert exit_info.value.code == 2 and "--lambda: expected a finite number >= 0" in capsys.readouterr().err

@@ -17,9 +17,10 @@ mean of per-image whole-file bpp.
 
 from __future__ import annotations
 
+import contextlib
 import io
 from collections.abc import Callable, Sequence
-from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures import Executor
 from dataclasses import asdict, dataclass, field
 from functools import partial
 from pathlib import Path
@@ -36,6 +37,7 @@ from jpegdl.files.arrays import to_tensor
 from jpegdl.j4d.encoders import probabilistic_coefficients
 from jpegdl.j4d.learn import load_hardness
 from jpegdl.jpeg.tables import QuantTables
+from jpegdl.workers import process_pool
 
 CODEC_KINDS = ("ijg", "mozjpeg", "sensitivity", "learned:PATH")
 DEFAULT_QUALITIES = (5, 10, 15, 20, 30, 40, 50, 60, 70, 80, 90, 95)
@@ -103,21 +105,25 @@ def _run_encoder(encoder: Callable[[np.ndarray], bytes], images: Sequence[np.nda
 def encode_many(
     images: Sequence[np.ndarray],
     encoder: Callable[[np.ndarray], bytes],
-    workers: int = 1,
+    workers: int | Executor = 1,
     desc: str | None = None,
     progress: bool = True,
 ) -> list[bytes]:
-    """Encode uint8 images with a picklable ``encoder`` (in ``workers`` processes, order kept)."""
+    """Encode uint8 images with a picklable ``encoder``, in order.
+
+    ``workers``: a process count (a pool is started for this call) or a running executor.
+    """
     chunk = 256
     chunks = [images[i : i + chunk] for i in range(0, len(images), chunk)]
     bar = tqdm(total=len(images), desc=desc, leave=False, disable=not progress, unit="img")
     files: list[bytes] = []
-    if workers <= 1:
+    if isinstance(workers, int) and workers <= 1:
         for part in chunks:
             files += _run_encoder(encoder, part)
             bar.update(len(part))
     else:
-        with ProcessPoolExecutor(workers) as pool:
+        with contextlib.ExitStack() as stack:
+            pool = workers if isinstance(workers, Executor) else stack.enter_context(process_pool(workers))
             for part, encoded in zip(chunks, pool.map(partial(_run_encoder, encoder), chunks), strict=True):
                 files += encoded
                 bar.update(len(part))
@@ -240,19 +246,23 @@ def evaluate_codecs(
         raise ValueError("images: empty test set")
     pixels = [a.shape[0] * a.shape[1] for a in images]
     points: list[OperatingPoint] = []
-    for spec in specs:
-        for codec, setting, encoder, tables in codec_settings(spec, subsampling, qualities, scales, sensitivity):
-            files = encode_many(images, encoder, workers, desc=f"{codec} {setting}", progress=progress)
+    with contextlib.ExitStack() as stack:
+        pool = stack.enter_context(process_pool(workers)) if workers > 1 else 1
+
+        def point(codec: str, setting: float | str, files: list[bytes], seed: int | None = None) -> OperatingPoint:
             accuracy = classify(models, decode_files(files), labels, device=device)
-            points.append(OperatingPoint(codec, setting, **measure(files, pixels), accuracy=accuracy))
-            if spec.kind == "learned":
+            return OperatingPoint(codec, setting, **measure(files, pixels), accuracy=accuracy, seed=seed)
+
+        for spec in specs:
+            for codec, setting, encoder, tables in codec_settings(spec, subsampling, qualities, scales, sensitivity):
+                points.append(point(codec, setting, encode_many(images, encoder, pool, f"{codec} {setting}", progress)))
+                if spec.kind != "learned" or not probabilistic_seeds:
+                    continue
                 source = Path(spec.path) / f"{setting}.json" if Path(spec.path).is_dir() else spec.path
                 hardness = probabilistic_hardness if probabilistic_hardness is not None else load_hardness(source)
                 for seed in probabilistic_seeds:
                     files = probabilistic_files(images, tables, hardness, subsampling, seed)
-                    accuracy = classify(models, decode_files(files), labels, device=device)
-                    points.append(OperatingPoint(f"{codec}+prob", setting, **measure(files, pixels),
-                                                 accuracy=accuracy, seed=seed))  # fmt: skip
+                    points.append(point(f"{codec}+prob", setting, files, seed))
     return points
 
 

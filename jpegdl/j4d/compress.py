@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import warnings
-from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -16,6 +15,7 @@ from jpegdl.files.markers import payload_bytes
 from jpegdl.j4d.encoders import ENCODERS, encode_image
 from jpegdl.jpeg.sampling import check_subsampling
 from jpegdl.jpeg.tables import QuantTables
+from jpegdl.workers import process_pool
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp", ".ppm", ".pgm", ".pbm", ".gif")
 
@@ -93,7 +93,7 @@ def compress_folder(
                 results += _compress_chunk(job, chunk)
                 bar.update(len(chunk))
         else:
-            with ProcessPoolExecutor(workers) as pool:
+            with process_pool(workers) as pool:
                 futures = [pool.submit(_compress_chunk, job, chunk) for chunk in chunks]
                 for chunk, future in zip(chunks, futures, strict=True):
                     results += future.result()
