@@ -38,7 +38,14 @@ QUALITIES = (3, 5, 10, 15, 20, 30, 50, 70, 90)
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--limit-test", type=int, default=3000)
+    parser.add_argument("--lambdas", type=float, nargs="+", default=list(LAMBDAS))
+    parser.add_argument("--variants", nargs="+", default=[f"{q}:{h:g}" for q, h in VARIANTS],
+                        help="quantizer:hardness pairs")  # fmt: skip
+    parser.add_argument("--lr", type=float, default=0.05)
+    parser.add_argument("--epochs", type=int, default=2)
+    parser.add_argument("--tag", default="", help="suffix of the results file")
     args = parser.parse_args()
+    variants = [(v.split(":")[0], float(v.split(":")[1])) for v in args.variants]
     torch.set_num_threads(2)
     start = time.perf_counter()
     model, _ = classifier("resnet8")
@@ -55,12 +62,12 @@ def main() -> None:
                                                    progress=False)]  # fmt: skip
     reference = curve_of(points, "ijg", "resnet8")
     rows = []
-    for quantizer, hardness in VARIANTS:
-        folder = RUNS / "ablation" / f"{quantizer}-h{hardness:g}"
+    for quantizer, hardness in variants:
+        folder = RUNS / f"ablation{args.tag}" / f"{quantizer}-h{hardness:g}"
         began = time.perf_counter()
-        for lam in LAMBDAS:
-            result = learn_tables(model, data, lam, init=50, hardness=hardness, quantizer=quantizer, epochs=2,
-                                  progress=False)  # fmt: skip
+        for lam in args.lambdas:
+            result = learn_tables(model, data, lam, init=50, hardness=hardness, quantizer=quantizer,
+                                  epochs=args.epochs, lr=args.lr, progress=False)  # fmt: skip
             result.save(folder / f"lambda{lam:g}.json")
         learned = [p.to_dict() for p in evaluate_codecs([CodecSpec("learned", str(folder))], arrays, labels, models,
                                                         progress=False)]  # fmt: skip
@@ -74,10 +81,10 @@ def main() -> None:
                      "seconds": round(time.perf_counter() - began, 1)})  # fmt: skip
         shown = f"{100 * bd['bd_rate']:+.1f}% over accuracy {bd['interval']}" if bd else "n/a (no overlap)"
         print(f"{quantizer:8} h={hardness:<4g} BD-rate payload vs IJG: {shown}", flush=True)
-    path = write_results("j4d_proxy_ablation", {
+    path = write_results(f"j4d_proxy_ablation{'_' + args.tag if args.tag else ''}", {
         "description": "training proxy (forward quantizer, hardness) for J4D tables; resnet8, Fashion-MNIST;"
         " real rounded files; BD-rate of payload bpp vs IJG (PCHIP, ceiling uncompressed - 0.2 points)",
-        "settings": vars(args) | {"lambdas": LAMBDAS, "qualities": QUALITIES},
+        "settings": vars(args) | {"qualities": QUALITIES},
         "uncompressed_accuracy": clean, "ijg_curve": sorted(reference), "variants": rows, "points": points,
         "seconds": round(time.perf_counter() - start, 1),
     })  # fmt: skip

@@ -343,9 +343,10 @@ def _add_j4d_parsers(commands: argparse._SubParsersAction) -> None:
     learn.add_argument("--epochs", type=_positive_int, default=2)
     learn.add_argument("--lr", type=float, default=0.05, help="Adam learning rate on the log steps (0.05)")
     learn.add_argument("--init-quality", dest="init_quality", type=_quality, default=50)
-    learn.add_argument("--hardness", type=float, default=2.0, help="soft-quantizer hardness h, alpha = h/q^2 (2)")
+    learn.add_argument("--hardness", type=float, default=8.0, help="soft-quantizer hardness h, alpha = h/q^2 (8)")
     learn.add_argument("--learn-hardness", dest="learn_hardness", action="store_true")
-    learn.add_argument("--quantizer", choices=("soft", "sampled", "ste"), default="soft")
+    learn.add_argument("--quantizer", choices=("ste", "soft", "sampled"), default="ste",
+                       help="forward pass while learning: ste (rounding), soft or sampled (default ste)")  # fmt: skip
     learn.add_argument("--loss", choices=("ce", "kl"), default="ce", help="ce: labels; kl: uncompressed output")
     learn.add_argument("--subsampling", choices=("4:4:4", "4:2:0"), default="4:4:4")
     learn.add_argument("--device", default="auto", help="auto (default), cpu or cuda")
@@ -361,7 +362,7 @@ def _add_j4d_parsers(commands: argparse._SubParsersAction) -> None:
     compress.add_argument("out_dir")
     compress.add_argument("--tables", "-t", required=True, help="tables JSON (learned or from 'jpegdl tables')")
     compress.add_argument("--probabilistic", action="store_true", help="draw indices from the soft PMF (jpeglib)")
-    compress.add_argument("--hardness", type=float, help="hardness of the draws (default: from the tables JSON, or 2)")
+    compress.add_argument("--hardness", type=float, help="hardness of the draws (default: from the tables JSON, or 8)")
     compress.add_argument("--round", action="store_true", help="round float tables to integers 1..255 first")
     compress.add_argument("--subsampling", "-s", choices=("4:2:0", "4:4:4"), default="4:2:0")
     compress.add_argument("--seed", type=int, default=0)

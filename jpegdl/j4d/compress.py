@@ -59,7 +59,7 @@ def compress_folder(
     tables: QuantTables,
     subsampling: str = "4:2:0",
     encoder: str = "rounded",
-    hardness: float | torch.Tensor = 2.0,
+    hardness: float | torch.Tensor = 8.0,
     seed: int = 0,
     workers: int = 1,
     progress: bool = True,

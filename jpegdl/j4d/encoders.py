@@ -29,7 +29,7 @@ def _legal(indices: torch.Tensor) -> torch.Tensor:
 def probabilistic_coefficients(
     images: torch.Tensor,
     tables: QuantTables,
-    hardness: float | torch.Tensor = 2.0,
+    hardness: float | torch.Tensor = 8.0,
     subsampling: str = "4:4:4",
     generator: torch.Generator | None = None,
     window: int = 5,
@@ -66,7 +66,7 @@ def encode_image(
     tables: QuantTables,
     subsampling: str = "4:4:4",
     encoder: str = "rounded",
-    hardness: float | torch.Tensor = 2.0,
+    hardness: float | torch.Tensor = 8.0,
     generator: torch.Generator | None = None,
 ) -> bytes:
     """One image as a standard baseline JPEG file with optimized Huffman tables.

@@ -77,7 +77,7 @@ class LearnedTables:
         return path
 
 
-def load_hardness(path: str | Path, default: float = 2.0) -> float | torch.Tensor:
+def load_hardness(path: str | Path, default: float = 8.0) -> float | torch.Tensor:
     """The ``hardness`` recorded in a learned-tables JSON (``default`` for plain tables files)."""
     data = json.loads(Path(path).read_text())
     value = data.get("hardness", default)
@@ -116,9 +116,9 @@ def learn_tables(
     *,
     init: QuantTables | int = 50,
     subsampling: str = "4:4:4",
-    hardness: float = 2.0,
+    hardness: float = 8.0,
     learn_hardness: bool = False,
-    quantizer: str = "soft",
+    quantizer: str = "ste",
     loss: str = "ce",
     epochs: int = 1,
     lr: float = 0.05,
@@ -140,10 +140,14 @@ def learn_tables(
         lam: weight ``lambda >= 0`` of the estimated bits per pixel.
         init: initial tables or an IJG quality.
         subsampling: ``"4:4:4"`` or ``"4:2:0"`` (ignored for grayscale).
-        hardness: dimensionless soft-quantizer hardness ``h`` (``alpha = h / q^2``).
-        quantizer: training forward pass: ``"soft"`` (JPEG-DL's conditional mean), ``"sampled"``
-            (a draw from the PMF, soft gradient) or ``"ste"`` (rounding, straight-through).
-            The rate is always the soft PMF's entropy.
+        hardness: dimensionless soft-quantizer hardness ``h`` (``alpha = h / q^2``). Small ``h``
+            gives every frequency an entropy floor even when all its indices are 0 (about 1 bit
+            per coefficient at h = 2), so the estimate overstates the rate of rounded files.
+        quantizer: training forward pass: ``"ste"`` (libjpeg's rounding, straight-through
+            gradient: what the rounded encoder writes), ``"soft"`` (JPEG-DL's conditional mean)
+            or ``"sampled"`` (a draw from the PMF, soft gradient). The rate is always the soft
+            PMF's entropy. Defaults (``ste``, h = 8) are the best of
+            ``benchmarks/j4d_proxy_ablation.py``.
         loss: ``"ce"`` (labels) or ``"kl"`` (to the model's output on the uncompressed image).
         epochs: passes over ``data``.
         lr: Adam learning rate on the log steps (0.05 = about 5 % relative change per step).

@@ -29,7 +29,7 @@ class LearnableTables(nn.Module):
     def __init__(
         self,
         init: QuantTables,
-        hardness: float = 2.0,
+        hardness: float = 8.0,
         step_range: tuple[float, float] = (1.0, 255.0),
         learn_hardness: bool = False,
     ) -> None:

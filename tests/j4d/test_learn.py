@@ -50,7 +50,7 @@ def test_universal_rgb_tables_with_learned_hardness_stay_in_range(tmp_path):
     for table in (result.tables.luma, result.tables.chroma):
         assert table.min() >= 2.0 - 1e-4 and table.max() <= 40.0 + 1e-3
     assert result.settings["models"] == 2 and result.channels == 3
-    assert not torch.allclose(result.hardness, torch.full((2, 8, 8), 2.0))
+    assert not torch.allclose(result.hardness, torch.full((2, 8, 8), 8.0))
     path = result.save(tmp_path / "t.json")
     loaded = QuantTables.load(path)  # the plain tables reader takes the rounded baseline tables
     assert loaded.luma.dtype == torch.int64 and torch.equal(loaded.luma, result.rounded.luma)
