@@ -309,6 +309,10 @@ def _cmd_rate_accuracy(args: argparse.Namespace) -> None:
     (out / "rate_accuracy.json").write_text(json.dumps(result, indent=1) + "\n")
     plot = plot_rate_accuracy(records, out / "rate_accuracy.png", list(models), uncompressed=clean,
                               title=f"{dataset}: real JPEG files ({args.subsampling})")  # fmt: skip
+    print(f"{dataset} test set ({count} images), {args.subsampling}, decoded by Pillow (libjpeg-turbo);"
+          " optimized Huffman tables (mozjpeg: progressive); bpp = whole files with headers, payload ="
+          " entropy-coded scan data alone")  # fmt: skip
+    print(f"uncompressed: {', '.join(f'{k} {100 * v:.2f}%' for k, v in clean.items())}")
     print(f"{'codec':28} {'setting':>12} {'bpp':>7} {'payload':>8}  accuracy")
     for p in records:
         accuracy = ", ".join(f"{k} {100 * v:.2f}%" for k, v in p["accuracy"].items())

@@ -90,8 +90,44 @@ def run_training_demo(
     print(f"plots: {plot_tables(out)}; logs and checkpoint: {out}/ (metrics.csv, summary.json, last.pt)")
 
 
+def run_j4d_demo(run: str = "runs/demo", lambdas: tuple[float, ...] = (0.01, 0.1), limit_test: int = 2000) -> None:
+    """J4D on the demo's classifier: learn tables for it (frozen), then compare real files with IJG's."""
+    from torch.utils.data import DataLoader, Subset
+
+    from jpegdl.data import create_dataset
+    from jpegdl.evaluate.rate_accuracy import CodecSpec, classify, evaluate_codecs
+    from jpegdl.files import to_uint8
+    from jpegdl.j4d import learn_tables
+    from jpegdl.train import load_classifier
+
+    model, _ = load_classifier(run)
+    train, _ = create_dataset("fashion-mnist", "train", augment=False)
+    loader = DataLoader(Subset(train, range(50_000, 52_560)), batch_size=256, shuffle=True,
+                        generator=torch.Generator().manual_seed(0))  # fmt: skip
+    print("\nJ4D: tables learned for that classifier (frozen, JPEG layer removed) on 2,560 unseen training")
+    print(f"images, cross-entropy + lambda x analytic rate, lambda in {list(lambdas)};")
+    print(f"then real files of {limit_test} test images, next to IJG JPEG")
+    folder = f"{run}/j4d-tables"
+    for lam in lambdas:
+        learn_tables(model, loader, lam, init=50, epochs=2, progress=False).save(f"{folder}/lambda{lam:g}.json")
+    test, _ = create_dataset("fashion-mnist", "test", augment=False)
+    images = torch.stack([test[i][0] for i in range(limit_test)])
+    labels = torch.tensor([test[i][1] for i in range(limit_test)])
+    models = {"resnet8": model}
+    clean = classify(models, images, labels)["resnet8"]
+    points = evaluate_codecs([CodecSpec("ijg"), CodecSpec("learned", folder)], [to_uint8(i) for i in images], labels,
+                             models, qualities=(10, 30, 50, 90), progress=False)  # fmt: skip
+    print(f"uncompressed accuracy {100 * clean:.2f}%")
+    print(f"{'codec':18} {'setting':>12} {'payload bpp':>11} {'file bpp':>9} {'accuracy':>9}")
+    for point in points:
+        print(f"{point.codec:18} {point.setting!s:>12} {point.payload_bpp:>11.3f} {point.bpp:>9.3f}"
+              f" {100 * point.accuracy['resnet8']:>8.2f}%")  # fmt: skip
+    print(f"grayscale 4:4:4 files, libjpeg-turbo, optimized Huffman; tables: {folder}/ (use with 'jpegdl compress')")
+
+
 def run_demo(qualities: tuple[int, ...] = (10, 50, 75, 90), train: bool = True) -> None:
-    """``jpegdl demo``: the codec against libjpeg-turbo, then a short JPEG-DL training."""
+    """``jpegdl demo``: the codec against libjpeg-turbo, a short JPEG-DL training, then J4D on its model."""
     run_codec_demo(qualities, photo_names=("astronaut", "chelsea"))
     if train:
         run_training_demo()
+        run_j4d_demo()
