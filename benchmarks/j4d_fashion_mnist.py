@@ -91,9 +91,20 @@ def main() -> None:
     parser.add_argument("--quantizer", default="ste", choices=("soft", "ste", "sampled"))
     parser.add_argument("--epochs", type=int, default=3)
     parser.add_argument("--lambdas", type=float, nargs="+", default=list(LAMBDAS))
+    parser.add_argument("--summarize-only", action="store_true",
+                        help="recompute comparisons, calibration summary and plot from the results JSON's points"
+                        " (those of this lambda grid only)")  # fmt: skip
     args = parser.parse_args()
     torch.set_num_threads(2)
     start = time.perf_counter()
+    if args.summarize_only:
+        previous = json.loads((RESULTS / "j4d_fashion_mnist.json").read_text())
+        grid = {f"lambda{lam:g}" for lam in args.lambdas}
+        keep = [r for r in previous["points"] if not r["codec"].startswith("learned") or r["setting"] in grid]
+        calib = [c for c in previous["calibration"] if c["codec"] == "ijg" or c["setting"] in grid]
+        finish(args, previous["seconds"], previous["uncompressed_accuracy"], previous["learning"], keep, calib,
+               previous["settings"]["test_images"], dropped=len(previous["points"]) - len(keep))  # fmt: skip
+        return
     models, uncompressed_acc = {}, {}
     for name in (*LEARNED, HELD_OUT):
         models[name], uncompressed_acc[name] = classifier(name)
@@ -115,6 +126,8 @@ def main() -> None:
     for group, members in groups.items():
         folder = RUNS / "tables" / group
         learned_dirs[group] = folder
+        for stale in folder.glob("*.json"):  # a curve holds this run's lambdas only
+            stale.unlink()
         for lam in args.lambdas:
             began = time.perf_counter()
             result = learn_tables([models[m] for m in members], table_data, lam, init=50, hardness=args.hardness,
@@ -150,8 +163,6 @@ def main() -> None:
     points += evaluate_codecs([CodecSpec("learned", str(learned_dirs["universal"]))], models=everything, **common)
     records = [p.to_dict() for p in points]
 
-    comparisons = compare(records, uncompressed)
-
     # Rate-estimate calibration (E1): IJG sweep and learned tables against the real payload.
     calib = []
     for r in records:
@@ -165,6 +176,13 @@ def main() -> None:
         calib.append({"codec": r["codec"], "setting": r["setting"], "payload_bpp": r["payload_bpp"],
                       "estimate_trained_h": calibration(test_images, tables, args.hardness),
                       "estimate_h2": calibration(test_images, tables, 2.0)})  # fmt: skip
+    finish(args, time.perf_counter() - start, uncompressed, learning, records, calib, count)
+
+
+def finish(args, seconds: float, uncompressed: dict, learning: list, records: list, calib: list, count: int,
+           dropped: int = 0) -> None:  # fmt: skip
+    """Comparisons against IJG, the rate-estimate calibration summary, the plot and the JSON."""
+    comparisons = compare(records, uncompressed)
     prob = [r for r in records if r["codec"].endswith("+prob")]
     calibration_summary = {}
     for key in ("estimate_trained_h", "estimate_h2"):
@@ -172,24 +190,24 @@ def main() -> None:
         calibration_summary[key] = {"spearman": float(spearmanr(est, real).statistic),
                                     "mean_ratio_estimate_over_payload": float(np.mean(est / real)),
                                     "mean_abs_relative_error": float(np.mean(np.abs(est / real - 1)))}  # fmt: skip
-
-    plot = plot_rate_accuracy(records, RESULTS / "j4d_fashion_mnist.png", list(models),
+    plot = plot_rate_accuracy(records, RESULTS / "j4d_fashion_mnist.png", list(uncompressed),
                               uncompressed=uncompressed, title="Fashion-MNIST test set, real grayscale JPEG files")
     print(f"\nuncompressed accuracy: {uncompressed}")
     print(format_comparisons(comparisons))
     print("rate estimate vs real payload:", calibration_summary)
+    settings = {k: v for k, v in vars(args).items() if k != "summarize_only"}
     path = write_results("j4d_fashion_mnist", {
         "description": "J4D learned tables vs IJG (libjpeg-turbo), mozjpeg and GRACE-like sensitivity tables on"
         " Fashion-MNIST; real grayscale JPEG files decoded by Pillow; BD metrics against IJG with PCHIP,"
         " accuracy ceiling = uncompressed - 0.2 points",
-        "settings": vars(args) | {"classifier": CLASSIFIER, "learned_for": LEARNED, "held_out": HELD_OUT,
-                                  "qualities": QUALITIES, "mozjpeg_qualities": MOZ_QUALITIES, "scales": SCALES,
-                                  "table_learning": "CE + lambda*bpp, Adam 0.05 on log steps, 30 batches of 256"
-                                  " per epoch (train images 30000-37679), init IJG q50", "test_images": count},
+        "settings": settings | {"classifier": CLASSIFIER, "learned_for": LEARNED, "held_out": HELD_OUT,
+                                "qualities": QUALITIES, "mozjpeg_qualities": MOZ_QUALITIES, "scales": SCALES,
+                                "table_learning": "CE + lambda*bpp, Adam 0.05 on log steps, 30 batches of 256"
+                                " per epoch (train images 30000-37679), init IJG q50", "test_images": count},
         "uncompressed_accuracy": uncompressed, "learning": learning, "points": records,
         "comparisons_vs_ijg": comparisons, "calibration": calib, "calibration_summary": calibration_summary,
         "probabilistic_points": len(prob), "plot": str(plot.relative_to(ROOT)),
-        "seconds": round(time.perf_counter() - start, 1),
+        "points_dropped_by_summarize_only": dropped, "seconds": round(seconds, 1),
     })  # fmt: skip
     print(f"wrote {path} and {plot}")
 

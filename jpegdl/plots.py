@@ -87,6 +87,7 @@ def plot_rate_accuracy(
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+    from matplotlib import ticker
 
     models = models or sorted({m for p in points for m in p["accuracy"]})
     labels = {"payload_bpp": "payload bpp (scan data)", "bpp": "bpp (whole file)"}
@@ -108,6 +109,8 @@ def plot_rate_accuracy(
             if uncompressed and model in uncompressed:
                 axis.axhline(100 * uncompressed[model], color="gray", linestyle=":", label="uncompressed")
             axis.set_xscale("log")
+            axis.xaxis.set_major_formatter(ticker.FuncFormatter(lambda value, _: f"{value:g}"))
+            axis.xaxis.set_minor_formatter(ticker.NullFormatter())
             axis.set_xlabel(labels.get(key, key))
             axis.set_ylabel(f"{model} top-1 (%)")
             axis.grid(alpha=0.3)
