@@ -40,6 +40,7 @@ def main() -> None:
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     parser.add_argument("--jpeg-quality", type=int, default=90)
     parser.add_argument("--alpha", type=float, default=5.0)
+    parser.add_argument("--rounds", type=int, default=1, help="quantization rounds of the layer")
     parser.add_argument("--jpeg-init", default="ijg", choices=("ijg", "lsq", "sensitivity"))
     parser.add_argument("--q-max", type=float, default=10.0, help="largest luma step of the sensitivity init")
     parser.add_argument("--tag", default="", help="suffix of the results file and JPEG run folders")
@@ -56,6 +57,7 @@ def main() -> None:
                 model=args.model, dataset="fashion-mnist", epochs=args.epochs, batch_size=128, lr=0.05,
                 schedule="cosine", seed=seed, limit_train=args.limit_train, jpeg=jpeg,
                 jpeg_init=args.jpeg_init, jpeg_quality=args.jpeg_quality, jpeg_alpha=args.alpha, jpeg_step_min=1.0,
+                jpeg_rounds=args.rounds,
                 jpeg_q_max=args.q_max, jpeg_sensitivity_run=str(base_run) if args.jpeg_init == "sensitivity" else None,
                 out=str(RUNS / f"jpeg{suffix}-seed{seed}") if jpeg else str(base_run), amp=False,
             )  # fmt: skip

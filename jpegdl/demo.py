@@ -117,7 +117,8 @@ def run_j4d_demo(run: str = "runs/demo", lambdas: tuple[float, ...] = (0.01, 0.1
     clean = classify(models, images, labels)["resnet8"]
     points = evaluate_codecs([CodecSpec("ijg"), CodecSpec("learned", folder)], [to_uint8(i) for i in images], labels,
                              models, qualities=(10, 30, 50, 90), progress=False)  # fmt: skip
-    print(f"uncompressed accuracy {100 * clean:.2f}%")
+    print(f"uncompressed accuracy {100 * clean:.2f}% (the classifier was trained behind the JPEG-DL layer, so it is")
+    print("used to JPEG-processed inputs: uncompressed images can score lower than compressed ones)")
     print(f"{'codec':18} {'setting':>12} {'payload bpp':>11} {'file bpp':>9} {'accuracy':>9}")
     for point in points:
         print(f"{point.codec:18} {point.setting!s:>12} {point.payload_bpp:>11.3f} {point.bpp:>9.3f}"
