@@ -33,6 +33,13 @@ _INFO = {
     "cifar10": DatasetInfo("cifar10", 10, 3, 32, (0.4914, 0.4822, 0.4465), (0.2470, 0.2435, 0.2616)),
     "cifar100": DatasetInfo("cifar100", 100, 3, 32, (0.5071, 0.4867, 0.4408), (0.2675, 0.2565, 0.2761)),
 }
+
+
+def known_info(name: str) -> DatasetInfo | None:
+    """The :class:`DatasetInfo` of a named dataset without loading it (``None`` for ImageFolder paths)."""
+    return _INFO.get(name)
+
+
 IMAGENET_MEAN, IMAGENET_STD = (0.485, 0.456, 0.406), (0.229, 0.224, 0.225)
 
 

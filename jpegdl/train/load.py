@@ -7,6 +7,7 @@ from pathlib import Path
 from torch import nn
 
 from jpegdl.data import create_dataset
+from jpegdl.data.registry import known_info
 from jpegdl.train.checkpoint import load_checkpoint
 from jpegdl.train.config import TrainConfig
 from jpegdl.train.trainer import CHECKPOINT, build_model
@@ -40,9 +41,7 @@ def load_classifier(path: str | Path, strip_jpeg: bool = True) -> tuple[nn.Modul
 
 def _dataset_info(config: TrainConfig):
     """The dataset facts a model needs, without loading the data when the name is known."""
-    from jpegdl.data.registry import _INFO
-
-    if config.dataset in _INFO:
-        return _INFO[config.dataset]
-    _, info = create_dataset(config.dataset, "test", config.data_root, augment=False)
+    info = known_info(config.dataset)
+    if info is None:
+        _, info = create_dataset(config.dataset, "test", config.data_root, augment=False)
     return info

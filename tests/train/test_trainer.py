@@ -88,3 +88,22 @@ def test_lsq_and_sensitivity_initialisations(tmp_path):
     assert not torch.equal(trainer.model.jpeg.luma, torch.full_like(trainer.model.jpeg.luma, 0.1))
     with pytest.raises(ValueError, match="sensitivity"):
         Trainer(small_config(tmp_path / "x", jpeg_init="sensitivity"))
+
+
+def test_load_classifier_with_and_without_its_jpeg_layer(tmp_path):
+    from jpegdl.layers import JPEGModel
+    from jpegdl.train import load_classifier
+
+    Trainer(small_config(tmp_path / "run", epochs=1, limit_train=64, limit_test=32)).fit()
+    stripped, config = load_classifier(tmp_path / "run")
+    whole, _ = load_classifier(tmp_path / "run" / "last.pt", strip_jpeg=False)
+    assert config.jpeg and isinstance(whole, JPEGModel) and not isinstance(stripped, JPEGModel)
+    assert not stripped.training and not whole.training
+    x = torch.rand(4, 1, 28, 28)
+    with torch.no_grad():
+        assert torch.equal(stripped(x), whole.model(whole.normalize(x)))
+    with pytest.raises(ValueError, match="no checkpoint"):
+        load_classifier(tmp_path / "missing")
+    torch.save({"weights": 1}, tmp_path / "other.pt")
+    with pytest.raises(ValueError, match="not a jpegdl train checkpoint"):
+        load_classifier(tmp_path / "other.pt")
