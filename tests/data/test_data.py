@@ -71,3 +71,31 @@ def test_unknown_dataset_lists_choices():
         create_dataset("mnist")
     with pytest.raises(ValueError, match="split"):
         create_dataset("fashion-mnist", "validation")
+
+
+@pytest.mark.parametrize("name, classes, label_key, meta_key", [("cifar10", 10, "labels", "label_names"),
+                                                                 ("cifar100", 100, "fine_labels", "fine_label_names")])
+def test_cifar_stand_in_in_torchvision_layout(tmp_path, monkeypatch, name, classes, label_key, meta_key):
+    """A generated copy in torchvision's pickled layout (its md5 checks are for the real files only)."""
+    import pickle
+
+    from torchvision import datasets
+
+    cls = datasets.CIFAR10 if name == "cifar10" else datasets.CIFAR100
+    folder = tmp_path / cls.base_folder
+    folder.mkdir()
+    rng = np.random.default_rng(0)
+    for file_name, _ in cls.train_list + cls.test_list:
+        batch = {"data": rng.integers(0, 256, (6, 3072), dtype=np.uint8), label_key: list(range(6))}
+        (folder / file_name).write_bytes(pickle.dumps(batch))
+    (folder / cls.meta["filename"]).write_bytes(pickle.dumps({meta_key: [f"c{i}" for i in range(classes)]}))
+    monkeypatch.setattr(datasets.cifar, "check_integrity", lambda *args, **kwargs: True)
+    train, info = create_dataset(name, "train", tmp_path)
+    test, _ = create_dataset(name, "test", tmp_path)
+    assert info.num_classes == classes and info.in_chans == 3
+    assert len(train) == 6 * len(cls.train_list) and len(test) == 6
+    image, label = test[2]
+    assert image.shape == (3, 32, 32) and image.dtype == torch.float32 and 0 <= image.min() <= image.max() <= 1
+    assert label == 2
+    augmented, _ = train[0]
+    assert augmented.shape == (3, 32, 32)
