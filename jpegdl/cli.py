@@ -204,13 +204,9 @@ def _load_models(paths: Sequence[str], dataset: str | None) -> tuple[dict, str]:
 
 
 def _device(name: str):
-    import torch
+    from jpegdl.train.distributed import DistContext, resolve_device
 
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if name not in ("cpu", "cuda") and not name.startswith("cuda:"):
-        raise ValueError(f"device: expected auto, cpu or cuda[:N], got {name!r}")
-    return torch.device(name)
+    return resolve_device(name, DistContext())
 
 
 def _cmd_learn_tables(args: argparse.Namespace) -> None:

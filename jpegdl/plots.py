@@ -89,6 +89,8 @@ def plot_rate_accuracy(
     import matplotlib.pyplot as plt
     from matplotlib import ticker
 
+    from jpegdl.evaluate.rate_accuracy import curve_of
+
     models = models or sorted({m for p in points for m in p["accuracy"]})
     labels = {"payload_bpp": "payload bpp (scan data)", "bpp": "bpp (whole file)"}
     figure, axes = plt.subplots(len(models), len(rate_keys), figsize=(5.2 * len(rate_keys), 3.8 * len(models)),
@@ -98,13 +100,9 @@ def plot_rate_accuracy(
         for col, key in enumerate(rate_keys):
             axis = axes[row][col]
             for codec in codecs:
-                curve: dict = {}
-                for p in points:
-                    if p["codec"] == codec and model in p["accuracy"]:
-                        curve.setdefault(p["setting"], []).append((p[key], p["accuracy"][model]))
-                if not curve:
+                xy = sorted(curve_of(points, codec, model, key))
+                if not xy:
                     continue
-                xy = sorted(tuple(np.mean(np.asarray(v), axis=0)) for v in curve.values())
                 axis.plot([x for x, _ in xy], [100 * y for _, y in xy], marker="o", markersize=3, label=codec)
             if uncompressed and model in uncompressed:
                 axis.axhline(100 * uncompressed[model], color="gray", linestyle=":", label="uncompressed")

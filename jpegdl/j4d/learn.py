@@ -30,6 +30,7 @@ from jpegdl.jpeg.quantize import SampledQuantizer, StraightThroughQuantizer
 from jpegdl.jpeg.rate import estimate_rate
 from jpegdl.jpeg.sampling import check_subsampling
 from jpegdl.jpeg.tables import QuantTables
+from jpegdl.train.distributed import DistContext, resolve_device
 
 TASK_LOSSES = ("ce", "kl")
 TRAIN_QUANTIZERS = ("soft", "sampled", "ste")
@@ -166,8 +167,7 @@ def learn_tables(
     if not lr > 0:
         raise ValueError(f"lr: expected a value > 0, got {lr!r}")
     check_subsampling(subsampling)
-    device = torch.device("cuda" if device == "auto" and torch.cuda.is_available() else
-                          "cpu" if device == "auto" else device)  # fmt: skip
+    device = device if isinstance(device, torch.device) else resolve_device(device, DistContext())
     model_list = _freeze([models] if isinstance(models, nn.Module) else list(models), device)
     if not model_list:
         raise ValueError("models: expected at least one model")
