@@ -1,0 +1,37 @@
+"""The ``jpegdl`` command line: one thin subcommand per task."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+
+from jpegdl.cli.codec import add_codec_parsers
+from jpegdl.cli.j4d import add_j4d_parsers
+from jpegdl.cli.training import add_train_parsers
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="jpegdl",
+        description="JPEG-aware deep learning: a libjpeg-exact differentiable codec and real JPEG files.",
+    )
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    add_codec_parsers(commands)
+    add_train_parsers(commands)
+    add_j4d_parsers(commands)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        args.handler(args)
+    except ValueError as err:
+        parser.exit(2, f"jpegdl {args.command}: error: {err}\n")
+    except BrokenPipeError:  # output piped into head & co.
+        sys.stderr.close()
+    return 0
+

@@ -1,0 +1,99 @@
+"""Codec subcommands: tables, encode, info."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+import numpy as np
+
+from jpegdl.cli.arguments import quality
+
+
+def _cmd_tables(args: argparse.Namespace) -> None:
+    from jpegdl.jpeg import QuantTables
+
+    tables = QuantTables.from_quality(args.quality, force_baseline=not args.no_baseline)
+    text = tables.to_cjpeg() if args.format == "cjpeg" else json.dumps(tables.to_dict(), indent=1) + "\n"
+    if args.output:
+        Path(args.output).write_text(text)
+        print(f"wrote {args.output}")
+    else:
+        sys.stdout.write(text)
+
+
+def _read_picture(path: str) -> np.ndarray:
+    from PIL import Image, UnidentifiedImageError
+
+    if not Path(path).is_file():
+        raise ValueError(f"input: no such file {path!r}")
+    try:
+        with Image.open(path) as image:
+            return np.asarray(image.convert("L" if image.mode in ("L", "I;16", "I", "1") else "RGB"))
+    except (UnidentifiedImageError, OSError) as err:
+        raise ValueError(f"input: cannot read image {path!r} ({err})") from None
+
+
+def _cmd_encode(args: argparse.Namespace) -> None:
+    from jpegdl.files import bits_per_pixel, payload_bytes, save_jpeg
+    from jpegdl.jpeg import QuantTables
+
+    pixels = _read_picture(args.input)
+    tables = QuantTables.load(args.tables) if args.tables else QuantTables.from_quality(args.quality)
+    data = save_jpeg(pixels, tables, args.subsampling, optimize=not args.no_optimize)
+    Path(args.output).write_bytes(data)
+    height, width = pixels.shape[:2]
+    print(
+        f"wrote {args.output}: {width}x{height}, {len(data)} bytes"
+        f" ({bits_per_pixel(len(data), height, width):.3f} bpp), payload {payload_bytes(data)} bytes"
+        f" ({bits_per_pixel(payload_bytes(data), height, width):.3f} bpp)"
+    )
+
+
+def _cmd_info(args: argparse.Namespace) -> None:
+    from jpegdl.files import inspect
+
+    info = inspect(args.file)
+    if args.json:
+        print(json.dumps(info.to_dict(), indent=1))
+        return
+    print(f"file        {args.file}")
+    print(f"size        {info.width}x{info.height}, {info.components} component(s), {info.frame}")
+    if info.components == 3:
+        print(f"sampling    {info.subsampling}")
+    print(f"bytes       {info.file_bytes} ({info.bpp:.3f} bpp)")
+    print(f"payload     {info.payload_bytes} ({info.payload_bpp:.3f} bpp, entropy-coded scan data)")
+    names = ("luma",) if info.components == 1 else ("luma", "chroma")
+    for name in names:
+        table = getattr(info.tables, name)
+        print(f"{name} table (natural order)")
+        for row in table.tolist():
+            print("    " + " ".join(f"{v:3d}" for v in row))
+
+
+def add_codec_parsers(commands: argparse._SubParsersAction) -> None:
+    tables = commands.add_parser("tables", help="print IJG quantization tables for a quality")
+    tables.add_argument("--quality", "-q", type=quality, default=75, help="IJG quality 0..100 (default 75)")
+    tables.add_argument("--format", choices=("json", "cjpeg"), default="json", help="json, or cjpeg -qtables text")
+    tables.add_argument(
+        "--no-baseline", action="store_true", help="do not clamp entries to 255 (cjpeg without -baseline)"
+    )
+    tables.add_argument("--output", "-o", help="write to this file instead of stdout")
+    tables.set_defaults(handler=_cmd_tables)
+
+    encode = commands.add_parser("encode", help="write a standard JPEG with given tables or quality")
+    encode.add_argument("input", help="any image Pillow reads (PNG, JPEG, ...)")
+    encode.add_argument("output", help="JPEG file to write")
+    source = encode.add_mutually_exclusive_group(required=True)
+    source.add_argument("--tables", "-t", help="tables JSON (from 'jpegdl tables' or learned)")
+    source.add_argument("--quality", "-q", type=quality, help="IJG quality 0..100")
+    encode.add_argument("--subsampling", "-s", choices=("4:2:0", "4:4:4"), default="4:2:0")
+    encode.add_argument("--no-optimize", action="store_true", help="standard Huffman tables instead of optimized ones")
+    encode.set_defaults(handler=_cmd_encode)
+
+    info = commands.add_parser("info", help="size, sampling, tables and bytes of a JPEG file")
+    info.add_argument("file")
+    info.add_argument("--json", action="store_true", help="machine-readable output")
+    info.set_defaults(handler=_cmd_info)
