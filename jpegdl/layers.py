@@ -15,7 +15,7 @@ import torch
 from torch import nn
 
 from jpegdl.jpeg.codec import analyze, check_images, component_steps, synthesize
-from jpegdl.jpeg.quantize import HardQuantizer, SoftQuantizer, StraightThroughQuantizer
+from jpegdl.jpeg.quantize import SoftQuantizer, StraightThroughQuantizer
 from jpegdl.jpeg.sampling import check_subsampling
 from jpegdl.jpeg.tables import QuantTables
 
@@ -38,7 +38,9 @@ class JPEGLayer(nn.Module):
         step_range: steps are clamped into ``[low, high]`` before every forward pass.
         subsampling: ``"4:4:4"`` (JPEG-DL) or ``"4:2:0"``.
         exact: libjpeg's integer arithmetic in the forward pass (straight-through gradients).
-        mode: ``"soft"``, ``"ste"`` (hard rounding, straight-through gradient) or ``"hard"``.
+        mode: ``"soft"``, ``"ste"`` (hard rounding, straight-through gradient) or ``"hard"``
+            (the tables rounded to integers 1..255, as in a file; gradients reach the images
+            straight through the rounding, so attacks can target it, but never the tables).
     """
 
     def __init__(
@@ -110,10 +112,8 @@ class JPEGLayer(nn.Module):
         chroma = self.chroma if self.chroma is not None else self.luma
         return QuantTables(self.luma[round_index].detach().clone(), chroma[round_index].detach().clone())
 
-    def _quantizer(self, steps: torch.Tensor) -> SoftQuantizer | StraightThroughQuantizer | HardQuantizer:
-        if self.mode == "hard":
-            return HardQuantizer()
-        if self.mode == "ste":
+    def _quantizer(self, steps: torch.Tensor) -> SoftQuantizer | StraightThroughQuantizer:
+        if self.mode in ("hard", "ste"):  # "hard" differs in its steps (tables_for_forward)
             return StraightThroughQuantizer()
         alpha = self.alpha if self.hardness is None else self.hardness / steps.detach().square()
         return SoftQuantizer(alpha=alpha, window=self.window, index_range=self.index_range)

@@ -121,3 +121,81 @@ def plot_rate_accuracy(
     figure.savefig(path, dpi=110)
     plt.close(figure)
     return path
+
+
+def plot_robustness(runs: dict[str, dict], output: str | Path, title: str = "") -> Path:
+    """Accuracy vs epsilon (in 1/255 units), one panel per attack, one line per run.
+
+    ``runs`` maps a run label to ``{attack: robust_accuracy result}`` (``jpegdl.robust``).
+    """
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    attacks = list(dict.fromkeys(a for result in runs.values() for a in result))
+    figure, axes = plt.subplots(1, len(attacks), figsize=(5.2 * len(attacks), 3.9), squeeze=False)
+    for axis, attack in zip(axes[0], attacks, strict=True):
+        for label, result in runs.items():
+            if attack not in result:
+                continue
+            curve = result[attack]
+            xs = [0.0] + [255 * p["eps"] for p in curve["points"] if p["eps"] > 0]
+            ys = [100 * curve["clean"]] + [100 * p["robust"] for p in curve["points"] if p["eps"] > 0]
+            axis.plot(xs, ys, marker="o", markersize=3, label=label)
+        axis.set_xlabel("epsilon (x 1/255)")
+        axis.set_ylabel("top-1 under attack (%)")
+        axis.set_title(attack)
+        axis.grid(alpha=0.3)
+        axis.legend(fontsize=7)
+    if title:
+        figure.suptitle(title)
+    figure.tight_layout()
+    return _save(figure, output)
+
+
+def plot_saliency_grid(
+    images: np.ndarray,
+    maps: dict[str, np.ndarray],
+    captions: dict[str, list[str]],
+    output: str | Path,
+    title: str = "",
+) -> Path:
+    """Rows of images: the input, then each model's saliency map laid over it.
+
+    Args:
+        images: ``(N, H, W)`` or ``(N, H, W, 3)`` float in [0, 1].
+        maps: model label -> ``(N, H, W)`` saliency in [0, 1].
+        captions: model label -> one caption per image (e.g. the predicted class).
+    """
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    count, columns = len(images), 1 + len(maps)
+    figure, axes = plt.subplots(count, columns, figsize=(2.2 * columns, 2.3 * count), squeeze=False)
+    gray = images.ndim == 3
+    for row in range(count):
+        axes[row][0].imshow(images[row], cmap="gray" if gray else None, vmin=0, vmax=1)
+        axes[row][0].set_title("input", fontsize=8)
+        for col, (label, saliency) in enumerate(maps.items(), start=1):
+            axes[row][col].imshow(images[row], cmap="gray" if gray else None, vmin=0, vmax=1)
+            axes[row][col].imshow(saliency[row], cmap="jet", alpha=0.45, vmin=0, vmax=1)
+            axes[row][col].set_title(f"{label}\n{captions[label][row]}", fontsize=7)
+        for axis in axes[row]:
+            axis.axis("off")
+    if title:
+        figure.suptitle(title, fontsize=9)
+    figure.tight_layout()
+    return _save(figure, output)
+
+
+def _save(figure, output: str | Path) -> Path:
+    import matplotlib.pyplot as plt
+
+    path = Path(output)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    figure.savefig(path, dpi=110)
+    plt.close(figure)
+    return path

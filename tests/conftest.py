@@ -69,3 +69,27 @@ def pillow_pixels(data: bytes) -> np.ndarray:
     """Pixels decoded by Pillow (libjpeg-turbo, ISLOW, fancy upsampling), (H, W[, 3]) uint8."""
     with Image.open(io.BytesIO(data)) as image:
         return np.asarray(image)
+
+
+def _train_run(out, **options):
+    from jpegdl.data.fashion_mnist import find_root
+    from jpegdl.train import TrainConfig, Trainer
+
+    if find_root(None) is None:
+        pytest.skip("dataset-fashion-mnist not installed")
+    config = TrainConfig(model="resnet8", epochs=1, batch_size=64, limit_train=256, limit_test=64, out=str(out),
+                         **options)  # fmt: skip
+    Trainer(config).fit()
+    return out
+
+
+@pytest.fixture(scope="session")
+def trained_run(tmp_path_factory):
+    """A resnet8 run folder trained briefly on 256 Fashion-MNIST images (no JPEG layer)."""
+    return _train_run(tmp_path_factory.mktemp("runs") / "r8")
+
+
+@pytest.fixture(scope="session")
+def jpeg_run(tmp_path_factory):
+    """The same, behind a trainable JPEG layer (JPEG-DL)."""
+    return _train_run(tmp_path_factory.mktemp("runs") / "r8-jpeg", jpeg=True)

@@ -56,8 +56,10 @@ class FashionMNIST(Dataset):
     """Fashion-MNIST: 60k train / 10k test 28x28 grayscale images of 10 clothing classes.
 
     Items are ``(image, label)`` with ``image`` a float ``(1, 28, 28)`` tensor in [0, 1]
-    (after ``transform``, if given) and ``label`` an int.
+    (after ``transform``, if given) and ``label`` an int; ``classes`` names the labels.
     """
+
+    classes = ("T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot")
 
     def __init__(
         self,

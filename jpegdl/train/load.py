@@ -45,3 +45,17 @@ def _dataset_info(config: TrainConfig):
     if info is None:
         _, info = create_dataset(config.dataset, "test", config.data_root, augment=False)
     return info
+
+
+def inner_classifier(model: nn.Module) -> nn.Module:
+    """The network itself inside a loaded model, without normalisation or JPEG layer.
+
+    Module names inside it (``layer3.0.conv2``) are the same with and without the layer.
+    """
+    from jpegdl.layers import JPEGModel, Normalize
+
+    if isinstance(model, JPEGModel):
+        return model.model
+    if isinstance(model, nn.Sequential) and len(model) == 2 and isinstance(model[0], Normalize):
+        return model[1]
+    return model

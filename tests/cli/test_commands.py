@@ -78,18 +78,6 @@ def test_bad_paths_give_clear_errors(tmp_path, capsys, png):
     assert "> 0" in capsys.readouterr().err
 
 
-@pytest.fixture(scope="module")
-def trained_run(tmp_path_factory):
-    from jpegdl.data.fashion_mnist import find_root
-    from jpegdl.train import TrainConfig, Trainer
-
-    if find_root(None) is None:
-        pytest.skip("dataset-fashion-mnist not installed")
-    out = tmp_path_factory.mktemp("runs") / "r8"
-    Trainer(TrainConfig(model="resnet8", epochs=1, batch_size=64, limit_train=256, limit_test=64, out=str(out))).fit()
-    return out
-
-
 def test_learn_tables_compress_and_rate_accuracy(trained_run, tmp_path, capsys, photos):
     main(["learn-tables", "--model", str(trained_run), "--sweep", "0.1", "2", "--images", "128", "--epochs", "1",
           "--batch-size", "64", "--out", str(tmp_path / "tables")])  # fmt: skip
