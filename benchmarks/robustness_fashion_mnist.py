@@ -19,6 +19,7 @@ Run: python benchmarks/robustness_fashion_mnist.py [--images 5000 --tags alpha1 
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 import time
 from pathlib import Path
@@ -36,6 +37,7 @@ from jpegdl.robust.attacks import settings_for
 from jpegdl.train import load_classifier
 
 RUNS = Path(__file__).resolve().parent.parent / "runs" / "bench-jpegdl"
+CACHE = Path(__file__).resolve().parent.parent / "runs" / "bench-robustness" / "records.jsonl"
 EPSILONS = [1 / 255, 2 / 255, 4 / 255, 8 / 255]
 # (label, gradient surface, layer mode) for JPEG-DL models; baselines have a single surface.
 SURFACES = [("soft", "layer", "soft"), ("hard", "layer", "hard"), ("bpda", "bpda", "soft"),
@@ -60,16 +62,22 @@ def main() -> None:
     if missing:
         raise SystemExit(f"missing runs {missing}; train them with benchmarks/jpegdl_fashion_mnist.py")
     records = []
+    cache = Cache(CACHE)
     for name, surfaces in groups.items():
         for seed, folder in zip(args.seeds, folders[name], strict=True):
             model, _ = load_classifier(folder, strip_jpeg=False)
             for surface, gradient, mode in surfaces:
                 for attack in ("fgsm", "pgd"):
-                    began = time.perf_counter()
-                    result = robust_accuracy(model, test, settings_for(attack, EPSILONS), gradient, mode,
-                                             args.batch_size, "cpu", seed=seed, progress=False)  # fmt: skip
-                    records.append({"model": name, "seed": seed, "surface": surface, "attack": attack, **result,
-                                    "seconds": round(time.perf_counter() - began, 1)})  # fmt: skip
+                    key = {"model": name, "seed": seed, "surface": surface, "attack": attack, "images": len(test)}
+                    record = cache.get(key, folder)
+                    if record is None:
+                        began = time.perf_counter()
+                        result = robust_accuracy(model, test, settings_for(attack, EPSILONS), gradient, mode,
+                                                 args.batch_size, "cpu", seed=seed, progress=False)  # fmt: skip
+                        record = key | result | {"seconds": round(time.perf_counter() - began, 1)}
+                        cache.put(record, folder)
+                    records.append(record)
+                    result = record
                     worst = ", ".join(f"{100 * p['robust']:.1f}" for p in result["points"])
                     print(f"{name} seed {seed} {surface:10} {attack}: clean {100 * result['clean']:.2f},"
                           f" eps 1,2,4,8/255: {worst}", flush=True)  # fmt: skip
@@ -92,6 +100,29 @@ def main() -> None:
         },
     )  # fmt: skip
     print(f"wrote {path} and {plot}")
+
+
+class Cache:
+    """Finished records (one JSON line each), so an interrupted run picks up where it stopped.
+
+    A record is reused only while its model's checkpoint is unchanged (same modification time).
+    """
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.records = [json.loads(line) for line in path.read_text().splitlines()] if path.is_file() else []
+
+    def get(self, key: dict, folder: Path) -> dict | None:
+        stamp = (folder / "last.pt").stat().st_mtime
+        for record in self.records:
+            if {k: record.get(k) for k in key} == key and record.get("checkpoint_mtime") == stamp:
+                return {k: v for k, v in record.items() if k != "checkpoint_mtime"}
+        return None
+
+    def put(self, record: dict, folder: Path) -> None:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        with self.path.open("a") as file:
+            file.write(json.dumps(record | {"checkpoint_mtime": (folder / "last.pt").stat().st_mtime}) + "\n")
 
 
 def summarize(records: list[dict]) -> list[dict]:

@@ -47,6 +47,16 @@ class TrainConfig:
     table_lr: float = 3e-3
     table_schedule: bool = False  # decay the table learning rate with the model's (no: ADAM_enable)
     measure_bpp: bool = True
+    # Distillation (jpegdl.distill): a frozen teacher run and one method; None = the method's default
+    teacher: str | None = None
+    distill: str | None = None  # kd | ttm | wttm | cckd | rco
+    distill_gamma: float | None = None  # TTM/WTTM power (1 / teacher temperature)
+    distill_beta: float | None = None  # weight of the distillation term (CCKD: of the congruence term)
+    distill_ce: float | None = None  # weight of the cross-entropy
+    distill_temperature: float = 4.0  # KD (and CCKD's KD term)
+    rco_loss: str = "kd"  # logit loss along RCO's route: kd | ttm | wttm
+    cckd_per_class: int = 4  # CCKD: images per class in each batch (0: uniform batches)
+    save_every: int | None = None  # keep a checkpoint every N epochs in OUT/anchors (an RCO teacher)
 
     def validate(self) -> TrainConfig:
         """Raise ``ValueError`` naming the first bad field."""
@@ -72,7 +82,22 @@ class TrainConfig:
             raise ValueError(
                 f"jpeg_step_min, jpeg_step_max: expected 0 < min <= max, got {self.jpeg_step_min}, {self.jpeg_step_max}"
             )
+        if (self.teacher is None) != (self.distill is None):
+            raise ValueError("teacher, distill: give both a teacher run and a method (kd, ttm, wttm, cckd, rco)")
+        if self.distill is not None:
+            self.distill_settings()  # validates method, gamma, beta, ce, temperature, rco_loss
+        if self.cckd_per_class < 0:
+            raise ValueError(f"cckd_per_class: expected a value >= 0, got {self.cckd_per_class}")
+        if self.save_every is not None and self.save_every < 1:
+            raise ValueError(f"save_every: expected a value >= 1, got {self.save_every}")
         return self
+
+    def distill_settings(self):
+        """The ``jpegdl.distill.DistillSettings`` of this run (``distill`` must be set)."""
+        from jpegdl.distill.objective import DistillSettings
+
+        return DistillSettings(self.distill, self.distill_gamma, self.distill_beta, self.distill_ce,
+                               self.distill_temperature, self.rco_loss)  # fmt: skip
 
     def to_dict(self) -> dict:
         return asdict(self)

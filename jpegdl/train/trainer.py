@@ -96,6 +96,7 @@ class Trainer:
         init_tables = self._initial_tables() if config.jpeg and config.jpeg_init in ("lsq", "sensitivity") else None
         self.model = build_model(config, self.info, init_tables).to(self.device)
         self._check_compatible()
+        self.distillation = self._distillation() if config.distill else None
         layer = jpeg_layer(self.model)
         table_ids = {id(p) for p in layer.table_parameters()} if layer is not None else set()
         model_params = [p for p in self.model.parameters() if id(p) not in table_ids]
@@ -122,14 +123,48 @@ class Trainer:
             self.model = DistributedDataParallel(
                 self.model, device_ids=[self.device.index] if self.device.type == "cuda" else None
             )
-        self.train_sampler = DistributedSampler(
-            self.train_set, self.context.world_size, self.context.rank, shuffle=True, seed=config.seed
-        )
-        self.train_loader = DataLoader(
-            self.train_set, config.batch_size, sampler=self.train_sampler, num_workers=config.workers, drop_last=False
-        )
+        if config.distill == "cckd" and config.cckd_per_class:
+            from jpegdl.distill import ClassUniformBatchSampler, dataset_labels
+
+            self.train_sampler = ClassUniformBatchSampler(
+                dataset_labels(self.train_set), config.batch_size, config.cckd_per_class, config.seed,
+                self.context.rank, self.context.world_size,
+            )  # fmt: skip
+            self.train_loader = DataLoader(self.train_set, batch_sampler=self.train_sampler,
+                                           num_workers=config.workers)  # fmt: skip
+        else:
+            self.train_sampler = DistributedSampler(
+                self.train_set, self.context.world_size, self.context.rank, shuffle=True, seed=config.seed
+            )
+            self.train_loader = DataLoader(
+                self.train_set, config.batch_size, sampler=self.train_sampler, num_workers=config.workers,
+                drop_last=False,
+            )  # fmt: skip
         shard = Subset(self.test_set, range(self.context.rank, len(self.test_set), self.context.world_size))
         self.test_loader = DataLoader(shard, max(config.batch_size, 256), num_workers=config.workers)
+
+    def _distillation(self):
+        """The teacher and distillation objective; fails before training on an unusable teacher."""
+        from jpegdl.distill import Distillation
+
+        distillation = Distillation(self.config.distill_settings(), self.config.teacher, self.model,
+                                    self.config.epochs, self.device)  # fmt: skip
+        image, _ = self.train_set[0]
+        try:
+            with torch.no_grad():
+                outputs = distillation.teacher(image.unsqueeze(0).expand(2, -1, -1, -1).to(self.device)).shape[-1]
+        except (RuntimeError, ValueError) as err:
+            raise ValueError(f"teacher: cannot take {self.config.dataset} images of shape {tuple(image.shape)}"
+                             f" ({err})") from None  # fmt: skip
+        if outputs != self.info.num_classes:
+            raise ValueError(
+                f"teacher: outputs {outputs} classes, the student's dataset {self.config.dataset} has"
+                f" {self.info.num_classes}"
+            )
+        plain, _ = create_dataset(self.config.dataset, "train", self.config.data_root, augment=False)
+        calibration = DataLoader(_subset(plain, min(2048, self.config.limit_train or 2048)), batch_size=256)
+        distillation.calibrate(images for images, _ in calibration)
+        return distillation
 
     def _initial_tables(self) -> QuantTables:
         """LSQ-style steps from training-image statistics, or sensitivity steps from a trained run."""
@@ -185,7 +220,7 @@ class Trainer:
 
     def _restore(self, state: dict) -> None:
         saved = TrainConfig.from_dict(state["config"])
-        for name in ("model", "dataset", "jpeg", "seed", "batch_size", "limit_train"):
+        for name in ("model", "dataset", "jpeg", "seed", "batch_size", "limit_train", "teacher", "distill"):
             if getattr(saved, name) != getattr(self.config, name):
                 raise ValueError(
                     f"resume: checkpoint has {name}={getattr(saved, name)!r}, config has {getattr(self.config, name)!r}"
@@ -204,6 +239,8 @@ class Trainer:
     def _train_epoch(self, epoch: int) -> tuple[float, float]:
         self.model.train()
         self.train_sampler.set_epoch(epoch)
+        if self.distillation is not None:
+            self.distillation.set_epoch(epoch)
         loss_sum = correct = seen = 0.0
         batches = tqdm(
             self.train_loader, desc=f"epoch {epoch + 1}/{self.config.epochs}", leave=False,
@@ -213,7 +250,10 @@ class Trainer:
             images, labels = images.to(self.device), labels.to(self.device)
             with torch.autocast(self.device.type, enabled=self.use_amp):
                 logits = self.model(images)
-                loss = nn.functional.cross_entropy(logits, labels)
+                if self.distillation is None:
+                    loss = nn.functional.cross_entropy(logits, labels)
+                else:
+                    loss = self.distillation.loss(images, labels, logits)
             self.optimizer.zero_grad(set_to_none=True)
             if self.table_optimizer is not None:
                 self.table_optimizer.zero_grad(set_to_none=True)
@@ -275,6 +315,8 @@ class Trainer:
                 self.history.append(row)
                 if self.context.is_main:
                     atomic_save(self._state(epoch), self.out / CHECKPOINT)
+                    if self.config.save_every and (epoch + 1) % self.config.save_every == 0:
+                        self._save_anchor(epoch)
                     self._write_metrics()
                     if writer is not None:
                         for key, value in row.items():
@@ -293,6 +335,14 @@ class Trainer:
             if writer is not None:
                 writer.close()
             shutdown(self.context)
+
+    def _save_anchor(self, epoch: int) -> None:
+        """A model-only checkpoint of this epoch in OUT/anchors (a teacher route for RCO)."""
+        from jpegdl.distill import anchor_file
+
+        model = self.model.module if isinstance(self.model, DistributedDataParallel) else self.model
+        state = {"config": self.config.to_dict(), "epoch": epoch, "model": model.state_dict()}
+        atomic_save(state, anchor_file(self.out, epoch + 1))
 
     def _write_metrics(self) -> None:
         with open(self.out / "metrics.csv", "w", newline="") as file:
@@ -319,6 +369,8 @@ class Trainer:
             "test_acc_hard": last.get("test_acc_hard"),
             "mean_epoch_seconds": float(np.mean([r["epoch_seconds"] for r in self.history])) if self.history else None,
         }
+        if self.distillation is not None:
+            summary["distill"] = self.distillation.describe()
         layer = jpeg_layer(self.model)
         if layer is not None:
             tables = layer.tables()

@@ -1,0 +1,183 @@
+"""The training objective of a distilled student: cross-entropy plus one distillation term.
+
+Methods and their defaults (each can be overridden; ``ce`` is the cross-entropy weight):
+
+======  ==========================================================  =========================
+method  loss                                                        defaults
+======  ==========================================================  =========================
+kd      ce * CE + beta * T^2 KL(p_T^t || q_T)                       ce 0.1, beta 0.9, T 4
+ttm     ce * CE + beta * KL(softmax(gamma v) || q)                  ce 1, gamma 0.25, beta 36
+wttm    ce * CE + beta * mean_b U_gamma(p_b^t) KL_b                 ce 1, gamma 0.25, beta 36/U
+cckd    KD's loss + beta * (1/B^2) ||C_s - C_t||_F^2               ce 0.1 (KD 0.9, T 4),
+                                                                    beta 1, RBF gamma 0.4, P 2
+rco     the ``rco_loss`` (kd/ttm/wttm) against the teacher's route  as that loss
+======  ==========================================================  =========================
+
+- KD's weights and T are the CRD benchmark's (RepDistiller ``-r 0.1 -a 0.9``, T = 4).
+- TTM's beta = 36 at gamma = 1/4 is the value Eq. 19 of the TTM paper maps KD (lambda 0.9,
+  T 4) to; WTTM's default beta = 36 / U-bar, U-bar the teacher's mean power sum on the
+  training images (the paper's Fig. 1 calibration), measured before training.
+- CCKD compares the Taylor-RBF correlation matrices of the penultimate features (L2-normalised;
+  no projection, since both matrices are B x B whatever the feature widths). gamma 0.4, P 2 and
+  beta 1 follow AberHu's KD-Zoo re-implementation; the paper's own settings are unknown.
+- RCO (equal-interval variant; the paper's anchor search is unknown): the student's epochs are
+  split evenly over the teacher's saved checkpoints, in training order, ending with the final one.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from jpegdl.distill.features import FeatureTap
+from jpegdl.distill.losses import correlation_congruence_loss, kd_loss, power_sum, ttm_loss, wttm_loss
+from jpegdl.distill.teacher import load_teacher, route, stage_of
+
+METHODS = ("kd", "ttm", "wttm", "cckd", "rco")
+LOGIT_LOSSES = ("kd", "ttm", "wttm")
+TTM_BETA_FROM_KD = 36.0  # Eq. 19: lambda T / (1 - lambda) with lambda 0.9, T 4
+
+
+@dataclass(frozen=True)
+class DistillSettings:
+    """One method and its weights; ``None`` means the method's default (see the module doc)."""
+
+    method: str
+    gamma: float | None = None
+    beta: float | None = None
+    ce: float | None = None
+    temperature: float = 4.0
+    rco_loss: str = "kd"
+    cckd_gamma: float = 0.4
+    cckd_order: int = 2
+
+    def __post_init__(self) -> None:
+        if self.method not in METHODS:
+            raise ValueError(f"distill: expected one of {METHODS}, got {self.method!r}")
+        if self.rco_loss not in LOGIT_LOSSES:
+            raise ValueError(f"rco_loss: expected one of {LOGIT_LOSSES}, got {self.rco_loss!r}")
+        for name in ("gamma", "temperature", "cckd_gamma"):
+            value = getattr(self, name)
+            if value is not None and not (math.isfinite(value) and value > 0):
+                raise ValueError(f"{name}: expected a finite value > 0, got {value!r}")
+        for name in ("beta", "ce"):
+            value = getattr(self, name)
+            if value is not None and not (math.isfinite(value) and value >= 0):
+                raise ValueError(f"{name}: expected a finite value >= 0, got {value!r}")
+        if not isinstance(self.cckd_order, int) or self.cckd_order < 0:
+            raise ValueError(f"cckd_order: expected an integer >= 0, got {self.cckd_order!r}")
+
+    @property
+    def logit_loss(self) -> str:
+        """The logit term used: the method itself, KD for CCKD, ``rco_loss`` for RCO."""
+        return {"cckd": "kd", "rco": self.rco_loss}.get(self.method, self.method)
+
+    @property
+    def gamma_value(self) -> float:
+        return self.gamma if self.gamma is not None else 0.25
+
+    def ce_weight(self) -> float:
+        if self.ce is not None:
+            return self.ce
+        return 0.1 if self.logit_loss == "kd" else 1.0
+
+    def logit_beta(self, mean_power_sum: float | None) -> float:
+        """Weight of the logit term (``beta`` applies to it except for CCKD, where it weighs L_CC)."""
+        if self.beta is not None and self.method != "cckd":
+            return self.beta
+        if self.logit_loss == "kd":
+            return 0.9
+        if self.logit_loss == "ttm":
+            return TTM_BETA_FROM_KD
+        if mean_power_sum is None:
+            raise ValueError("beta: WTTM's default needs the teacher's mean power sum (call calibrate)")
+        return TTM_BETA_FROM_KD / mean_power_sum
+
+
+class Distillation:
+    """Computes a student's loss from its logits (and features) and the teacher's.
+
+    Args:
+        settings: the method and weights.
+        teacher: the teacher's run folder (RCO: a run trained with ``--save-every``).
+        student: the student network (CCKD taps its penultimate features).
+        epochs: the student's epoch count (RCO's schedule).
+        device: where the teacher runs.
+    """
+
+    def __init__(
+        self, settings: DistillSettings, teacher: str, student: nn.Module, epochs: int,
+        device: torch.device | str = "cpu",
+    ) -> None:  # fmt: skip
+        self.settings, self.epochs, self.device = settings, epochs, device
+        self.anchors = route(teacher) if settings.method == "rco" else [teacher]
+        self.stage = len(self.anchors) - 1
+        self.teacher = load_teacher(self.anchors[self.stage], device)
+        self.mean_power_sum: float | None = None
+        self.student_tap = FeatureTap(student) if settings.method == "cckd" else None
+        self.teacher_tap = FeatureTap(self.teacher) if settings.method == "cckd" else None
+
+    def set_epoch(self, epoch: int) -> None:
+        """RCO: switch to the anchor of ``epoch`` (0-based); other methods keep their teacher."""
+        stage = stage_of(epoch, self.epochs, len(self.anchors))
+        if stage != self.stage:
+            self.stage = stage
+            self.teacher = load_teacher(self.anchors[stage], self.device)
+
+    @torch.no_grad()
+    def calibrate(self, batches: Iterable[torch.Tensor]) -> float | None:
+        """WTTM's default beta: the final teacher's mean power sum U over ``batches`` of images."""
+        if self.settings.logit_loss != "wttm" or self.settings.beta is not None:
+            return None
+        teacher = load_teacher(self.anchors[-1], self.device)
+        sums = [power_sum(teacher(images.to(self.device)), self.settings.gamma_value) for images in batches]
+        self.mean_power_sum = float(torch.cat(sums).mean())
+        return self.mean_power_sum
+
+    def describe(self) -> dict:
+        """The resolved weights, for the run's summary."""
+        settings = self.settings
+        info = {
+            "method": settings.method, "logit_loss": settings.logit_loss, "ce": settings.ce_weight(),
+            "beta": settings.logit_beta(self.mean_power_sum), "anchors": [str(p) for p in self.anchors],
+        }  # fmt: skip
+        if settings.logit_loss == "kd":
+            info["temperature"] = settings.temperature
+        else:
+            info["gamma"] = settings.gamma_value
+        if self.mean_power_sum is not None:
+            info["mean_power_sum"] = self.mean_power_sum
+        if settings.method == "cckd":
+            info |= {"cc_beta": settings.beta if settings.beta is not None else 1.0,
+                     "cc_gamma": settings.cckd_gamma, "cc_order": settings.cckd_order}  # fmt: skip
+        return info
+
+    def loss(self, images: torch.Tensor, labels: torch.Tensor, student_logits: torch.Tensor) -> torch.Tensor:
+        """The total loss (scalar) for one batch; call right after the student's forward pass."""
+        settings = self.settings
+        with torch.no_grad():
+            teacher_logits = self.teacher(images).float()
+        if teacher_logits.shape != student_logits.shape:
+            raise ValueError(
+                f"teacher: outputs {teacher_logits.shape[-1]} classes, the student {student_logits.shape[-1]}"
+            )
+        student_logits = student_logits.float()
+        loss = settings.ce_weight() * F.cross_entropy(student_logits, labels)
+        beta = settings.logit_beta(self.mean_power_sum)
+        if settings.logit_loss == "kd":
+            loss = loss + beta * kd_loss(student_logits, teacher_logits, settings.temperature)
+        elif settings.logit_loss == "ttm":
+            loss = loss + beta * ttm_loss(student_logits, teacher_logits, settings.gamma_value)
+        else:
+            loss = loss + beta * wttm_loss(student_logits, teacher_logits, settings.gamma_value)
+        if settings.method == "cckd":
+            cc_beta = settings.beta if settings.beta is not None else 1.0
+            congruence = correlation_congruence_loss(self.student_tap.take().float(), self.teacher_tap.take().float(),
+                                                     settings.cckd_gamma, settings.cckd_order)  # fmt: skip
+            loss = loss + cc_beta * congruence
+        return loss
