@@ -111,3 +111,21 @@ def test_cli_distills_and_rejects_bad_flags(tmp_path, trained_run, capsys):
     with pytest.raises(SystemExit):
         main(["train", "--distill", "kd", "--out", str(tmp_path / "y")])
     assert "teacher, distill: give both" in capsys.readouterr().err
+
+
+def test_ddp_distillation_on_two_cpu_processes(tmp_path, trained_run):
+    import os
+    import subprocess
+    import sys
+
+    command = [
+        sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--master_port", "29541",
+        "-m", "jpegdl.cli", "train", "--model", "resnet8", "--epochs", "1", "--limit-train", "256",
+        "--limit-test", "64", "--batch-size", "32", "--teacher", str(trained_run), "--distill", "cckd",
+        "--out", str(tmp_path / "ddp"), "--device", "cpu",
+    ]  # fmt: skip
+    result = subprocess.run(command, capture_output=True, text=True, timeout=300,
+                            env={**os.environ, "OMP_NUM_THREADS": "1"})  # fmt: skip
+    assert result.returncode == 0, result.stderr[-2000:]
+    summary = json.loads((tmp_path / "ddp" / "summary.json").read_text())
+    assert summary["distill"]["method"] == "cckd" and summary["test_acc"] is not None
