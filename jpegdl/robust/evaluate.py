@@ -60,9 +60,9 @@ def robust_accuracy(
             for k, attack in enumerate(settings):
                 attacked = craft(surface, images, labels, attack, seed=seed + batch_index)
                 with torch.no_grad():
-                    fooled_not = model(attacked).argmax(1) == labels
-                adversarial[k] += int(fooled_not.sum())
-                robust[k] += int((fooled_not & correct).sum())
+                    still_right = model(attacked).argmax(1) == labels
+                adversarial[k] += int(still_right.sum())
+                robust[k] += int((still_right & correct).sum())
                 bar.update()
         bar.close()
     return {
