@@ -12,7 +12,8 @@ gradient), ``bpda`` (the layer's forward, the identity's gradient) and ``classif
 without the layer, evaluated with it). The honest robustness figure is the worst of the four.
 
 Run: python benchmarks/robustness_fashion_mnist.py [--images 5000 --tags alpha1 --seeds 0 1 2]
-(about 20 minutes on 2 CPU cores; the runs must exist: python benchmarks/jpegdl_fashion_mnist.py
+(about 40 minutes on 2 CPU cores; finished records are cached in runs/bench-robustness, so an
+interrupted run continues; the runs must exist: python benchmarks/jpegdl_fashion_mnist.py
 --alpha 1 --tag alpha1).
 """
 
@@ -50,8 +51,9 @@ def main() -> None:
     parser.add_argument("--tags", nargs="+", default=["alpha1"], help="JPEG-DL run tags (jpeg-<tag>-seed*)")
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     parser.add_argument("--batch-size", type=int, default=250)
+    parser.add_argument("--threads", type=int, default=2, help="torch threads (1 when sharing the CPU)")
     args = parser.parse_args()
-    torch.set_num_threads(2)
+    torch.set_num_threads(args.threads)
     start = time.perf_counter()
     test, _ = create_dataset("fashion-mnist", "test", None, augment=False)
     test = Subset(test, range(min(args.images, len(test))))
