@@ -87,18 +87,20 @@ def add_train_parsers(commands: argparse._SubParsersAction) -> None:
     distill = train.add_argument_group(
         "distillation", "train against a frozen teacher run (defaults per method: see jpegdl.distill.objective)"
     )
-    distill.add_argument("--teacher", help="run folder (or checkpoint) of the trained teacher")
+    distill.add_argument("--teacher", metavar="RUN", help="run folder (or checkpoint) of the trained teacher")
     distill.add_argument("--distill", choices=("kd", "ttm", "wttm", "cckd", "rco"), help="distillation method")
-    distill.add_argument("--gamma", dest="distill_gamma", type=float,
+    distill.add_argument("--gamma", dest="distill_gamma", type=float, metavar="G",
                          help="TTM/WTTM power on the teacher, 1/T (default 0.25)")  # fmt: skip
-    distill.add_argument("--beta", dest="distill_beta", type=float,
+    distill.add_argument("--beta", dest="distill_beta", type=float, metavar="B",
                          help="weight of the distillation term (kd 0.9, ttm 36, wttm 36/U, cckd 1)")  # fmt: skip
-    distill.add_argument("--ce-weight", dest="distill_ce", type=float, help="cross-entropy weight (kd 0.1, else 1)")
-    distill.add_argument("--temperature", dest="distill_temperature", type=float, help="KD temperature (4)")
+    distill.add_argument("--ce-weight", dest="distill_ce", type=float, metavar="W",
+                         help="cross-entropy weight (kd 0.1, else 1)")  # fmt: skip
+    distill.add_argument("--temperature", dest="distill_temperature", type=float, metavar="T",
+                         help="KD temperature (4)")  # fmt: skip
     distill.add_argument("--rco-loss", dest="rco_loss", choices=("kd", "ttm", "wttm"), help="RCO's logit loss (kd)")
-    distill.add_argument("--cckd-per-class", dest="cckd_per_class", type=int,
+    distill.add_argument("--cckd-per-class", dest="cckd_per_class", type=int, metavar="K",
                          help="CCKD: images per class in a batch (4; 0 = uniform batches)")  # fmt: skip
-    distill.add_argument("--save-every", dest="save_every", type=int,
+    distill.add_argument("--save-every", dest="save_every", type=int, metavar="N",
                          help="keep a checkpoint every N epochs in OUT/anchors (to be an RCO teacher)")  # fmt: skip
     train.set_defaults(handler=_cmd_train)
 
