@@ -216,13 +216,13 @@ def add_robust_parsers(commands: argparse._SubParsersAction) -> None:
     explain = commands.add_parser(
         "explain",
         help="saliency maps (GradCAM++) of runs side by side, as a PNG grid",
-        description="Class-activation maps for the predicted class at the last convolution (or --layer),"
+        description="Class-activation maps for the predicted class at the final feature map (or --layer),"
         " laid over the test images, one column per run.",
     )
     explain.add_argument("--run", action="append", required=True, help="run folder (repeatable: baseline, JPEG-DL)")
     explain.add_argument("--images", type=positive_int, default=8, help="number of test images (8)")
     explain.add_argument("--method", choices=sorted(METHODS), default="gradcam++")
-    explain.add_argument("--layer", help="module name inside the network, e.g. layer3.0.conv2 (default: last conv)")
+    explain.add_argument("--layer", help="module in the network, e.g. layers.2 (default: the final feature map)")
     explain.add_argument("--select", choices=("first", "disagree"), default="first",
                          help="first N test images, or those the first run gets wrong and the last right")  # fmt: skip
     explain.add_argument("--layer-mode", dest="layer_mode", choices=("soft", "hard"))
