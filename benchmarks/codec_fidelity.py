@@ -23,10 +23,10 @@ import torch
 sys.path.insert(0, str(__import__("pathlib").Path(__file__).resolve().parent))
 from common import json_float, psnr_u8, write_results
 
+from jpegdl.data.photos import load_photos
 from jpegdl.files import read_coefficients, save_jpeg, to_tensor
 from jpegdl.files.read import decode_pixels
 from jpegdl.jpeg import QuantTables, decode, encode
-from jpegdl.photos import load_photos
 
 QUALITIES = (1, 5, 10, 25, 50, 75, 90, 95, 99)
 SUBSAMPLINGS = ("4:2:0", "4:4:4")

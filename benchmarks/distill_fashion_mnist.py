@@ -33,7 +33,7 @@ RUNS = Path(__file__).resolve().parent.parent / "runs" / "bench-distill"
 STUDENT = {"model": "resnet8", "epochs": 5, "limit_train": 20_000}
 TEACHER = {"model": "resnet20", "epochs": 6, "limit_train": None, "save_every": 2}
 COMMON = {"dataset": "fashion-mnist", "batch_size": 128, "lr": 0.05, "schedule": "cosine", "amp": False}
-JPEG_STUDENT = {"jpeg": True, "jpeg_quality": 90, "jpeg_alpha": 1.0, "jpeg_step_min": 1.0}
+JPEG_STUDENT = {"jpeg": {"quality": 90, "alpha": 1.0, "step_min": 1.0}}
 METHODS = {
     "student": {},
     "kd": {"distill": "kd"},
@@ -52,7 +52,7 @@ def train(config: TrainConfig) -> dict:
         summary = json.loads(finished.read_text())
         if summary["config"] == config.to_dict():
             return summary
-    return Trainer(config).fit()
+    return Trainer(config, overwrite=True).fit()
 
 
 def main() -> None:

@@ -46,7 +46,7 @@ from jpegdl.jpeg.quantize import SoftQuantizer
 from jpegdl.jpeg.rate import estimate_rate
 from jpegdl.jpeg.tables import QuantTables
 from jpegdl.plots import plot_rate_accuracy
-from jpegdl.table_init import frequency_sensitivity
+from jpegdl.tables import frequency_sensitivity
 from jpegdl.train import TrainConfig, Trainer, load_classifier
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -55,10 +55,10 @@ def main() -> None:
             base_run = RUNS / f"base-seed{seed}"
             config = TrainConfig(
                 model=args.model, dataset="fashion-mnist", epochs=args.epochs, batch_size=128, lr=0.05,
-                schedule="cosine", seed=seed, limit_train=args.limit_train, jpeg=jpeg,
-                jpeg_init=args.jpeg_init, jpeg_quality=args.jpeg_quality, jpeg_alpha=args.alpha, jpeg_step_min=1.0,
-                jpeg_rounds=args.rounds,
-                jpeg_q_max=args.q_max, jpeg_sensitivity_run=str(base_run) if args.jpeg_init == "sensitivity" else None,
+                schedule="cosine", seed=seed, limit_train=args.limit_train,
+                jpeg={"init": args.jpeg_init, "quality": args.jpeg_quality, "alpha": args.alpha, "step_min": 1.0,
+                      "rounds": args.rounds, "q_max": args.q_max,
+                      "sensitivity_run": str(base_run) if args.jpeg_init == "sensitivity" else None} if jpeg else None,
                 out=str(RUNS / f"jpeg{suffix}-seed{seed}") if jpeg else str(base_run), amp=False,
             )  # fmt: skip
             finished = Path(config.out) / "summary.json"
@@ -72,7 +72,7 @@ def main() -> None:
                 }:
                     raise SystemExit(f"{finished}: baseline settings differ; run without --reuse-baseline")
             else:
-                summary = Trainer(config).fit()
+                summary = Trainer(config, overwrite=True).fit()
             runs.append(
                 {
                     "seed": seed,

@@ -24,8 +24,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import write_results
 
 from jpegdl.data import create_dataset
-from jpegdl.train import TrainConfig, build_model
-from jpegdl.train.trainer import jpeg_layer
+from jpegdl.runs import TrainConfig, build_model, jpeg_layer
 
 
 def step_timer(model: nn.Module, batches: list) -> callable:
@@ -65,7 +64,7 @@ def main() -> None:
     batches = [batch for _, batch in zip(range(args.steps), loader, strict=False)]
     timers = {}
     for jpeg in (False, True):
-        config = TrainConfig(model=args.model, jpeg=jpeg, jpeg_quality=90, jpeg_step_min=1.0)
+        config = TrainConfig(model=args.model, jpeg={"quality": 90, "step_min": 1.0} if jpeg else None)
         timers["jpeg" if jpeg else "baseline"] = step_timer(build_model(config, info), batches)
     for run in timers.values():  # warm-up
         run()

@@ -2,7 +2,7 @@
 
 The layer runs the shared libjpeg-faithful pipeline (``jpegdl.jpeg.codec.analyze`` /
 ``synthesize``) and quantizes every DCT coefficient with trainable steps: one luma and one
-chroma 8x8 table per round (128 parameters for RGB, 64 for grayscale). In ``soft`` mode it
+chroma 8x8 table per round, trained in log space (grayscale uses the luma table). In ``soft`` mode it
 uses JPEG-DL's soft quantizer (training); in ``hard`` mode it rounds with the learned tables
 rounded to integers 1..255, i.e. exactly what a real JPEG file with those tables decodes to.
 """
@@ -14,10 +14,11 @@ from collections.abc import Sequence
 import torch
 from torch import nn
 
-from jpegdl.jpeg.codec import analyze, check_images, component_steps, synthesize
+from jpegdl.jpeg.codec import analyze, component_steps, synthesize
 from jpegdl.jpeg.quantize import SoftQuantizer, StraightThroughQuantizer
 from jpegdl.jpeg.sampling import check_subsampling
 from jpegdl.jpeg.tables import QuantTables
+from jpegdl.tables.trainable import TrainableTables, alpha_from_hardness
 
 MODES = ("soft", "ste", "hard")
 
@@ -32,10 +33,13 @@ class JPEGLayer(nn.Module):
         rounds: number of quantization rounds applied in series in the DCT domain, each
             with its own tables (JPEG-DL's multi-round variant).
         alpha: soft-quantizer hardness on the coefficient scale (fixed), unless ``hardness``
-            is given, in which case ``alpha = hardness / q^2`` per entry ("hardness matching").
+            is given, in which case ``alpha = hardness / q^2`` per entry ("hardness matching",
+            :func:`jpegdl.tables.alpha_from_hardness`, the rule J4D uses too).
         window: number K of candidate indices of the soft quantizer.
         index_range: optional bound on indices (JPEG-DL's reference code uses (-127, 127)).
-        step_range: steps are clamped into ``[low, high]`` before every forward pass.
+        step_range: steps are clamped into ``[low, high]`` before every training forward pass.
+            The steps are trained in log space (:class:`jpegdl.tables.TrainableTables`): a
+            learning rate is a relative change per step.
         subsampling: ``"4:4:4"`` (JPEG-DL) or ``"4:2:0"``.
         exact: libjpeg's integer arithmetic in the forward pass (straight-through gradients).
         mode: ``"soft"``, ``"ste"`` (hard rounding, straight-through gradient) or ``"hard"``
@@ -65,8 +69,6 @@ class JPEGLayer(nn.Module):
         if not isinstance(rounds, int) or rounds < 1:
             raise ValueError(f"rounds: expected an integer >= 1, got {rounds!r}")
         low, high = step_range
-        if not 0 < low <= high:
-            raise ValueError(f"step_range: expected 0 < low <= high, got {step_range}")
         if hardness is not None and not hardness > 0:
             raise ValueError(f"hardness: expected a value > 0, got {hardness!r}")
         SoftQuantizer(alpha=alpha, window=window, index_range=index_range)  # validates the options
@@ -74,14 +76,9 @@ class JPEGLayer(nn.Module):
         self.subsampling = check_subsampling(subsampling)
         self.exact = exact
         self.alpha, self.hardness, self.window, self.index_range = alpha, hardness, window, index_range
-        self.step_range = (float(low), float(high))
         self.mode = mode
         initial = _initial_tables(init, quality, flat_step)
-        self.luma = nn.Parameter(initial.luma.to(torch.float32).expand(rounds, 8, 8).clone())
-        self.chroma = (
-            nn.Parameter(initial.chroma.to(torch.float32).expand(rounds, 8, 8).clone()) if channels == 3 else None
-        )
-        self.clamp_steps_()
+        self.trainable_tables = TrainableTables(initial, rounds, (low, high), chroma=channels == 3)
 
     @property
     def mode(self) -> str:
@@ -95,36 +92,41 @@ class JPEGLayer(nn.Module):
 
     @property
     def rounds(self) -> int:
-        return self.luma.shape[0]
+        return self.trainable_tables.rounds
+
+    @property
+    def step_range(self) -> tuple[float, float]:
+        return self.trainable_tables.step_range
 
     def table_parameters(self) -> list[nn.Parameter]:
-        """The trainable steps, for their own optimizer (JPEG-DL trains them with Adam, no decay)."""
-        return [p for p in (self.luma, self.chroma) if p is not None]
+        """The trainable (log) steps, for their own optimizer (JPEG-DL trains them with Adam, no decay)."""
+        return [self.trainable_tables.log_steps]
 
-    @torch.no_grad()
-    def clamp_steps_(self) -> None:
+    def clamp_(self) -> None:
         """Clamp every step into ``step_range`` in place (JPEG-DL's pre-forward constraint)."""
-        for table in self.table_parameters():
-            table.clamp_(*self.step_range)
+        self.trainable_tables.clamp_()
 
     def tables(self, round_index: int = -1) -> QuantTables:
-        """The learned steps of one round as ``QuantTables`` (float; ``.rounded()`` for a file)."""
-        chroma = self.chroma if self.chroma is not None else self.luma
-        return QuantTables(self.luma[round_index].detach().clone(), chroma[round_index].detach().clone())
+        """The learned float steps of one round (detached; grayscale: chroma = luma)."""
+        steps = self.trainable_tables.steps()[round_index].detach().clone()
+        return QuantTables(steps[0], steps[1])
+
+    def rounded(self, round_index: int = -1) -> QuantTables:
+        """One round's tables rounded into integers 1..255: what a real JPEG file with them holds."""
+        return self.tables(round_index).rounded()
 
     def _quantizer(self, steps: torch.Tensor) -> SoftQuantizer | StraightThroughQuantizer:
         if self.mode in ("hard", "ste"):  # "hard" differs in its steps (tables_for_forward)
             return StraightThroughQuantizer()
-        alpha = self.alpha if self.hardness is None else self.hardness / steps.detach().square()
+        alpha = self.alpha if self.hardness is None else alpha_from_hardness(self.hardness, steps)
         return SoftQuantizer(alpha=alpha, window=self.window, index_range=self.index_range)
 
     def forward(self, images: torch.Tensor) -> torch.Tensor:
-        check_images(images)
-        if images.shape[1] != self.channels:
+        if isinstance(images, torch.Tensor) and images.dim() == 4 and images.shape[1] != self.channels:
             raise ValueError(f"images: the layer was built for {self.channels} channel(s), got {images.shape[1]}")
         if self.training:
-            self.clamp_steps_()
-        components = analyze(images, self.subsampling, self.exact)
+            self.clamp_()
+        components = analyze(images, self.subsampling, self.exact)  # validates the images
         for round_index in range(self.rounds):
             tables = self.tables_for_forward(round_index)
             steps = component_steps(tables, len(components), images.dtype)
@@ -132,12 +134,12 @@ class JPEGLayer(nn.Module):
         return synthesize(components, tuple(images.shape[-2:]), self.subsampling, self.exact)
 
     def tables_for_forward(self, round_index: int) -> QuantTables:
-        """Steps used in the forward pass: the parameters, or their baseline rounding in ``hard`` mode."""
-        luma = self.luma[round_index]
-        chroma = self.chroma[round_index] if self.chroma is not None else luma
+        """Steps used in the forward pass: the float steps, or their baseline rounding in ``hard`` mode."""
+        tables = self.trainable_tables.tables(round_index)
+        steps = tables.luma
         if self.mode == "hard":
-            return QuantTables(luma, chroma).rounded().to(device=luma.device, dtype=luma.dtype)
-        return QuantTables(luma, chroma)
+            return tables.rounded().to(device=steps.device, dtype=steps.dtype)
+        return tables
 
     def extra_repr(self) -> str:
         alpha = f"hardness={self.hardness}" if self.hardness is not None else f"alpha={self.alpha}"

@@ -2,19 +2,19 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import numpy as np
 
 
-def plot_tables(run: str | Path, output: str | Path | None = None) -> Path:
-    """Heatmaps of a run's learned luma (and chroma) steps, with the values written in.
+def plot_tables(tables: dict, output: str | Path, title: str = "") -> Path:
+    """Heatmaps of learned luma (and chroma) steps, with the values written in.
 
-    Reads ``RUN/summary.json`` (or the tables inside ``RUN/last.pt``).
+    Args:
+        tables: ``{"luma": 8x8, "chroma": 8x8 (optional), "movement": {...} (optional)}``, as
+            ``jpegdl.runs.run_tables`` returns.
+        output: the PNG to write.
     """
-    run = Path(run)
-    tables = _load_tables(run)
     import matplotlib
 
     matplotlib.use("Agg")
@@ -39,36 +39,14 @@ def plot_tables(run: str | Path, output: str | Path | None = None) -> Path:
                 fontsize=7,
             )
         figure.colorbar(image, ax=axis, fraction=0.046)
-    figure.suptitle(f"learned JPEG tables: {run.name}")
+    moved = tables.get("movement")
+    moved_text = "" if not moved else f" (moved {moved['mean_abs_log_ratio']:.3f} mean |log q/q0|)"
+    figure.suptitle(f"learned JPEG tables{': ' + title if title else ''}{moved_text}")
     figure.tight_layout()
-    path = Path(output) if output else run / "tables.png"
+    path = Path(output)
     figure.savefig(path, dpi=120)
     plt.close(figure)
     return path
-
-
-def _load_tables(run: Path) -> dict:
-    summary = run / "summary.json"
-    if summary.is_file():
-        data = json.loads(summary.read_text())
-        if "tables" not in data:
-            raise ValueError(f"run: {str(run)!r} was trained without a JPEG layer (no tables)")
-        tables = data["tables"]
-        if data.get("channels") == 1:
-            tables = {"luma": tables["luma"]}
-        return tables
-    checkpoint = run / "last.pt"
-    if not checkpoint.is_file():
-        raise ValueError(f"run: {str(run)!r} has neither summary.json nor last.pt")
-    import torch
-
-    state = torch.load(checkpoint, map_location="cpu", weights_only=False)["model"]
-    if "jpeg.luma" not in state:
-        raise ValueError(f"run: {str(run)!r} was trained without a JPEG layer (no tables)")
-    tables = {"luma": state["jpeg.luma"][-1].tolist()}
-    if "jpeg.chroma" in state:
-        tables["chroma"] = state["jpeg.chroma"][-1].tolist()
-    return tables
 
 
 def plot_rate_accuracy(

@@ -7,8 +7,6 @@ import json
 import sys
 from pathlib import Path
 
-import numpy as np
-
 from jpegdl.cli.arguments import quality
 
 
@@ -24,23 +22,11 @@ def _cmd_tables(args: argparse.Namespace) -> None:
         sys.stdout.write(text)
 
 
-def _read_picture(path: str) -> np.ndarray:
-    from PIL import Image, UnidentifiedImageError
-
-    if not Path(path).is_file():
-        raise ValueError(f"input: no such file {path!r}")
-    try:
-        with Image.open(path) as image:
-            return np.asarray(image.convert("L" if image.mode in ("L", "I;16", "I", "1") else "RGB"))
-    except (UnidentifiedImageError, OSError) as err:
-        raise ValueError(f"input: cannot read image {path!r} ({err})") from None
-
-
 def _cmd_encode(args: argparse.Namespace) -> None:
-    from jpegdl.files import bits_per_pixel, payload_bytes, save_jpeg
+    from jpegdl.files import bits_per_pixel, payload_bytes, read_picture, save_jpeg
     from jpegdl.jpeg import QuantTables
 
-    pixels = _read_picture(args.input)
+    pixels = read_picture(args.input)
     tables = QuantTables.load(args.tables) if args.tables else QuantTables.from_quality(args.quality)
     data = save_jpeg(pixels, tables, args.subsampling, optimize=not args.no_optimize)
     Path(args.output).write_bytes(data)

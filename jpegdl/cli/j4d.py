@@ -68,7 +68,7 @@ def _cmd_rate_accuracy(args: argparse.Namespace) -> None:
     from jpegdl.evaluate.rate_accuracy import classify, compare, evaluate_codecs, format_comparisons, parse_codecs
     from jpegdl.files import to_uint8
     from jpegdl.plots import plot_rate_accuracy
-    from jpegdl.table_init import frequency_sensitivity
+    from jpegdl.tables import frequency_sensitivity
 
     specs = parse_codecs(args.codecs)
     models, dataset = load_models(args.model, args.dataset)

@@ -6,7 +6,8 @@ import argparse
 import json
 from pathlib import Path
 
-from jpegdl.cli.arguments import pick_device, positive_int
+from jpegdl.cli.arguments import load_runs, pick_device, positive_int
+from jpegdl.data import dataset_slice
 
 
 def _epsilons(text: str) -> list[float]:
@@ -29,43 +30,16 @@ def _step_size(text: str) -> float:
         raise argparse.ArgumentTypeError(f"expected a number in [0, 1] like 1/255 ({err})") from None
 
 
-def _load_runs(paths: list[str], dataset: str | None) -> tuple[dict, dict, str]:
-    """Models (with their JPEG layers) labelled by run folder name, their configs, the dataset."""
-    from jpegdl.train import load_classifier
-
-    models, configs = {}, {}
-    for path in paths:
-        model, config = load_classifier(path, strip_jpeg=False)
-        label = Path(path).resolve().name
-        if label in models:
-            label = f"{Path(path).resolve().parent.name}/{label}"
-        models[label], configs[label] = model, config
-    datasets = {config.dataset for config in configs.values()}
-    chosen = dataset or (datasets.pop() if len(datasets) == 1 else None)
-    if chosen is None:
-        raise ValueError(f"run: the runs were trained on different datasets {sorted(datasets)}; pass --dataset")
-    return models, configs, chosen
-
-
-def _test_set(dataset: str, data_root: str | None, count: int | None):
-    from torch.utils.data import Subset
-
-    from jpegdl.data import create_dataset
-
-    test, _ = create_dataset(dataset, "test", data_root, augment=False)
-    return test if count is None else Subset(test, range(min(count, len(test))))
-
-
 def _cmd_attack(args: argparse.Namespace) -> None:
     from jpegdl.plots import plot_robustness
     from jpegdl.robust import robust_accuracy
     from jpegdl.robust.attacks import settings_for
 
-    models, configs, dataset = _load_runs(args.run, args.dataset)
+    models, configs, dataset = load_runs(args.run, args.dataset, strip_jpeg=False, label_by="folder")
     epsilons = [eps for eps in args.eps if eps > 0]
     if not epsilons:
         raise ValueError("eps: expected at least one value > 0 (clean accuracy is always reported)")
-    test = _test_set(dataset, args.data_root, args.images)
+    test = dataset_slice(dataset, "test", args.data_root, args.images)
     device = pick_device(args.device)
     attacks = {name: settings_for(name, epsilons, args.steps, args.step_size, not args.no_random_start, args.backend)
                for name in args.attack}  # fmt: skip
@@ -90,7 +64,7 @@ def _cmd_attack(args: argparse.Namespace) -> None:
         "images": len(test),
         "settings": settings,
         "runs": {label: {"path": str(Path(path).resolve()), "model": configs[label].model,
-                         "jpeg_layer": configs[label].jpeg, "attacks": results[label]}
+                         "jpeg_layer": configs[label].jpeg is not None, "attacks": results[label]}
                  for label, path in zip(models, args.run, strict=True)},
     }  # fmt: skip
     (out / "robustness.json").write_text(json.dumps(record, indent=1) + "\n")
@@ -121,10 +95,10 @@ def _cmd_explain(args: argparse.Namespace) -> None:
 
     from jpegdl.plots import plot_saliency_grid
     from jpegdl.robust import layer_mode, saliency_maps
-    from jpegdl.train.load import inner_classifier
+    from jpegdl.runs import inner_classifier
 
-    models, _, dataset = _load_runs(args.run, args.dataset)
-    test = _test_set(dataset, args.data_root, None)
+    models, _, dataset = load_runs(args.run, args.dataset, strip_jpeg=False, label_by="folder")
+    test = dataset_slice(dataset, "test", args.data_root)
     device = pick_device(args.device)
     for model in models.values():
         model.to(device).eval()
@@ -176,7 +150,7 @@ def _pick_images(models: dict, test, count: int, select: str, device) -> list[in
 
 
 def add_robust_parsers(commands: argparse._SubParsersAction) -> None:
-    from jpegdl.robust import ATTACKS, BACKENDS, METHODS
+    from jpegdl.robust import ATTACKS, BACKENDS, SALIENCY_METHODS
 
     attack = commands.add_parser(
         "attack",
@@ -221,7 +195,7 @@ def add_robust_parsers(commands: argparse._SubParsersAction) -> None:
     )
     explain.add_argument("--run", action="append", required=True, help="run folder (repeatable: baseline, JPEG-DL)")
     explain.add_argument("--images", type=positive_int, default=8, help="number of test images (8)")
-    explain.add_argument("--method", choices=sorted(METHODS), default="gradcam++")
+    explain.add_argument("--method", choices=sorted(SALIENCY_METHODS), default="gradcam++")
     explain.add_argument("--layer", help="module in the network, e.g. layers.2 (default: the final feature map)")
     explain.add_argument("--select", choices=("first", "disagree"), default="first",
                          help="first N test images, or those the first run gets wrong and the last right")  # fmt: skip

@@ -3,29 +3,79 @@
 from __future__ import annotations
 
 import argparse
+import sys
 
 from jpegdl.cli.arguments import quality
+from jpegdl.cli.options import add_dataclass_flags, given_values
 
 
 def _cmd_demo(args: argparse.Namespace) -> None:
-    from jpegdl.demo import run_demo
+    from jpegdl.cli.demo import run_demo
 
     run_demo(tuple(args.qualities), train=not args.codec_only)
 
 
+RESUME_OVERRIDES = ("out", "epochs", "device", "workers")
+
+
+def config_from_args(args: argparse.Namespace):
+    """The run's ``TrainConfig``: preset, then flags; with ``--resume``, the checkpoint's own config
+    with only ``RESUME_OVERRIDES`` taken from the flags."""
+    from dataclasses import replace
+
+    from jpegdl.distill import DistillSettings
+    from jpegdl.runs import PRESETS, JPEGConfig, RunFolder, TrainConfig, load_checkpoint
+
+    values = given_values(args, TrainConfig)
+    jpeg_values = given_values(args, JPEGConfig, "jpeg.")
+    distill_values = given_values(args, DistillSettings, "distill.")
+    if args.resume:
+        changed = sorted(set(values) - set(RESUME_OVERRIDES)) + [f"jpeg-{k}" for k in jpeg_values]
+        changed += [f"distill {k}" for k in distill_values] + (["preset"] if args.preset else [])
+        changed += ["jpeg"] if args.jpeg else []
+        if changed:
+            raise ValueError(f"resume: a resumed run keeps its settings; only --{', --'.join(RESUME_OVERRIDES)} may"
+                             f" be given, got {', '.join(changed)}")  # fmt: skip
+        if "out" not in values:
+            raise ValueError("resume: name the run to continue with --out RUN")
+        state = load_checkpoint(RunFolder(values["out"]).checkpoint, "resume")
+        saved = TrainConfig.from_dict(state.get("config", {}))
+        return replace(saved, **values)
+    if (jpeg_values and not args.jpeg) or (args.jpeg is False and jpeg_values):
+        raise ValueError(f"jpeg: --jpeg-* options ({', '.join(sorted(jpeg_values))}) need --jpeg")
+    merged = dict(PRESETS[args.preset]) if args.preset else {}
+    merged |= values
+    if args.jpeg:
+        merged["jpeg"] = jpeg_values
+    if distill_values:
+        if "method" not in distill_values:
+            raise ValueError("distill: distillation options need a method: --distill kd|ttm|wttm|cckd|rco")
+        merged["distill"] = distill_values
+    return TrainConfig.from_dict(merged)
+
+
 def _cmd_train(args: argparse.Namespace) -> None:
-    from dataclasses import fields
+    import os
+    import signal
 
-    from jpegdl.train import PRESETS, TrainConfig, Trainer
+    from jpegdl.train import Trainer
 
-    values = dict(PRESETS[args.preset]) if args.preset else {}
-    for field in fields(TrainConfig):
-        given = getattr(args, field.name, None)
-        if given is not None:
-            values[field.name] = given
-    config = TrainConfig.from_dict(values)
-    summary = Trainer(config, resume=args.resume).fit()
-    if int(__import__("os").environ.get("RANK", "0")) == 0:
+    config = config_from_args(args)
+    trainer = Trainer(config, resume=args.resume, overwrite=args.overwrite)
+
+    def terminate(signum, frame):  # SIGTERM (a scheduler ending the job) behaves like Ctrl-C
+        raise KeyboardInterrupt
+
+    previous = signal.signal(signal.SIGTERM, terminate)
+    try:
+        summary = trainer.fit()
+    except KeyboardInterrupt:
+        sys.stderr.write(f"jpegdl train: interrupted; the last finished epoch is saved in {config.out}/last.pt;"
+                         f" continue with: jpegdl train --out {config.out} --resume\n")  # fmt: skip
+        raise SystemExit(130) from None
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+    if int(os.environ.get("RANK", "0")) == 0:
         print(f"done: test accuracy {summary['test_acc']:.4f}", end="")
         if summary.get("test_acc_hard") is not None:
             files = summary.get("test_files", {})
@@ -37,14 +87,26 @@ def _cmd_train(args: argparse.Namespace) -> None:
 
 def _cmd_show_tables(args: argparse.Namespace) -> None:
     from jpegdl.plots import plot_tables
+    from jpegdl.runs import run_tables
 
-    path = plot_tables(args.run, args.output)
+    tables = run_tables(args.run)
+    for name in ("luma", "chroma"):
+        if name in tables:
+            print(f"{name} steps (natural order):")
+            for row in tables[name]:
+                print("    " + " ".join(f"{v:6.2f}" for v in row))
+    moved = tables.get("movement")
+    if moved:
+        changed = 100 * moved["rounded_changed_fraction"]
+        print(f"moved from the initial tables: mean |log(q/q0)| {moved['mean_abs_log_ratio']:.4f}, max"
+              f" {moved['max_abs_log_ratio']:.4f}; rounded steps changed: {changed:.1f}%")  # fmt: skip
+    path = plot_tables(tables, args.output or f"{args.run}/tables.png", title=str(args.run))
     print(f"wrote {path}")
 
 
 def add_train_parsers(commands: argparse._SubParsersAction) -> None:
-    from jpegdl.data import DATASETS
-    from jpegdl.train import PRESETS
+    from jpegdl.distill import DistillSettings
+    from jpegdl.runs import PRESETS, JPEGConfig, TrainConfig
 
     train = commands.add_parser(
         "train",
@@ -52,56 +114,18 @@ def add_train_parsers(commands: argparse._SubParsersAction) -> None:
         description="Train a model; launch with torchrun for several processes (DDP).",
     )
     train.add_argument("--preset", choices=sorted(PRESETS), help="a paper recipe; other flags override it")
-    train.add_argument("--model", help="zoo name (resnet20, wrn_40_2, ...), torchvision or timm name")
-    train.add_argument("--dataset", help=f"one of {', '.join(DATASETS)}")
-    train.add_argument("--data-root", dest="data_root", help="folder holding the dataset files")
-    train.add_argument("--out", help="run folder (checkpoints, metrics.csv, summary.json)")
-    train.add_argument("--epochs", type=int)
-    train.add_argument("--batch-size", dest="batch_size", type=int)
-    train.add_argument("--optimizer", choices=("sgd", "adamw"))
-    train.add_argument("--lr", type=float)
-    train.add_argument("--weight-decay", dest="weight_decay", type=float)
-    train.add_argument("--schedule", choices=("cosine", "step", "constant"))
-    train.add_argument("--milestones", type=int, nargs="+", help="epochs where 'step' multiplies the lr by gamma")
-    train.add_argument("--seed", type=int)
-    train.add_argument("--workers", type=int, help="data-loading processes")
-    train.add_argument("--device", help="auto (default), cpu or cuda")
-    train.add_argument("--limit-train", dest="limit_train", type=int, help="use only the first N training images")
-    train.add_argument("--limit-test", dest="limit_test", type=int, help="use only the first N test images")
-    train.add_argument("--resume", action="store_true", help="continue from RUN/last.pt")
+    add_dataclass_flags(train, TrainConfig)
+    train.add_argument("--resume", action="store_true",
+                       help="continue RUN (--out) from its last.pt with its own settings; only --epochs (to extend),"
+                            " --device and --workers may change")  # fmt: skip
+    train.add_argument("--overwrite", action="store_true", help="replace a run already in --out")
     jpeg = train.add_argument_group("JPEG-DL layer")
-    jpeg.add_argument("--jpeg", action="store_const", const=True, help="prepend a trainable JPEG layer")
-    jpeg.add_argument("--jpeg-init", dest="jpeg_init", choices=("ijg", "flat", "lsq", "sensitivity"))
-    jpeg.add_argument("--jpeg-q-max", dest="jpeg_q_max", type=float, help="largest luma step for 'sensitivity'")
-    jpeg.add_argument(
-        "--jpeg-sensitivity-run", dest="jpeg_sensitivity_run", help="trained run (no layer) for 'sensitivity'"
-    )
-    jpeg.add_argument("--jpeg-quality", dest="jpeg_quality", type=quality, help="IJG quality of the initial tables")
-    jpeg.add_argument("--jpeg-alpha", dest="jpeg_alpha", type=float, help="soft-quantizer hardness (default 5)")
-    jpeg.add_argument("--jpeg-hardness", dest="jpeg_hardness", type=float, help="alpha = hardness / q^2 instead")
-    jpeg.add_argument("--jpeg-rounds", dest="jpeg_rounds", type=int)
-    jpeg.add_argument("--jpeg-step-min", dest="jpeg_step_min", type=float)
-    jpeg.add_argument("--jpeg-step-max", dest="jpeg_step_max", type=float)
-    jpeg.add_argument("--jpeg-subsampling", dest="jpeg_subsampling", choices=("4:4:4", "4:2:0"))
-    jpeg.add_argument("--table-lr", dest="table_lr", type=float, help="Adam learning rate of the tables (3e-3)")
+    jpeg.add_argument("--jpeg", action="store_true", default=None, help="prepend a trainable JPEG layer")
+    add_dataclass_flags(jpeg, JPEGConfig, prefix="jpeg-", dest_prefix="jpeg.")
     distill = train.add_argument_group(
-        "distillation", "train against a frozen teacher run (defaults per method: see jpegdl.distill.objective)"
+        "distillation", "train against a frozen --teacher run (defaults per method: see jpegdl.distill.objective)"
     )
-    distill.add_argument("--teacher", metavar="RUN", help="run folder (or checkpoint) of the trained teacher")
-    distill.add_argument("--distill", choices=("kd", "ttm", "wttm", "cckd", "rco"), help="distillation method")
-    distill.add_argument("--gamma", dest="distill_gamma", type=float, metavar="G",
-                         help="TTM/WTTM power on the teacher, 1/T (default 0.25)")  # fmt: skip
-    distill.add_argument("--beta", dest="distill_beta", type=float, metavar="B",
-                         help="weight of the distillation term (kd 0.9, ttm 36, wttm 36/U, cckd 1)")  # fmt: skip
-    distill.add_argument("--ce-weight", dest="distill_ce", type=float, metavar="W",
-                         help="cross-entropy weight (kd 0.1, else 1)")  # fmt: skip
-    distill.add_argument("--temperature", dest="distill_temperature", type=float, metavar="T",
-                         help="KD temperature (4)")  # fmt: skip
-    distill.add_argument("--rco-loss", dest="rco_loss", choices=("kd", "ttm", "wttm"), help="RCO's logit loss (kd)")
-    distill.add_argument("--cckd-per-class", dest="cckd_per_class", type=int, metavar="K",
-                         help="CCKD: images per class in a batch (4; 0 = uniform batches)")  # fmt: skip
-    distill.add_argument("--save-every", dest="save_every", type=int, metavar="N",
-                         help="keep a checkpoint every N epochs in OUT/anchors (to be an RCO teacher)")  # fmt: skip
+    add_dataclass_flags(distill, DistillSettings, dest_prefix="distill.")
     train.set_defaults(handler=_cmd_train)
 
     show = commands.add_parser("show-tables", help="heatmap PNG of a run's learned tables")

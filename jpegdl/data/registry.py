@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from torch.utils.data import Dataset
+from torch.utils.data import Dataset, Subset
 
 from jpegdl.data.fashion_mnist import FashionMNIST
 
@@ -107,3 +107,22 @@ def _image_folder(path: Path, split: str, augment: bool, image_size: int) -> tup
         raise ValueError(f"dataset: no class folders in {str(folder)!r}")
     info = DatasetInfo(f"imagefolder:{path}", len(dataset.classes), 3, image_size, IMAGENET_MEAN, IMAGENET_STD)
     return dataset, info
+
+
+def dataset_slice(
+    name: str, split: str, root: str | None = None, count: int | None = None, offset: int = 0
+) -> Dataset:
+    """Images ``offset .. offset + count`` of a split, un-augmented (``count=None``: to the end).
+
+    Raises:
+        ValueError: ``offset`` past the end of the split, or ``count < 1``.
+    """
+    dataset, _ = create_dataset(name, split, root, augment=False)
+    if offset < 0 or offset >= len(dataset):
+        raise ValueError(f"offset: the {split} split of {name} has {len(dataset)} images, got offset {offset}")
+    if count is not None and count < 1:
+        raise ValueError(f"count: expected an integer >= 1, got {count}")
+    end = len(dataset) if count is None else min(len(dataset), offset + count)
+    if offset == 0 and end == len(dataset):
+        return dataset
+    return Subset(dataset, range(offset, end))

@@ -12,26 +12,22 @@ from jpegdl.distill.losses import (
     ttm_loss,
     wttm_loss,
 )
-from jpegdl.distill.objective import METHODS, Distillation, DistillSettings
+from jpegdl.distill.objective import DISTILL_METHODS, Distillation, DistillSettings, stage_of
 from jpegdl.distill.samplers import ClassUniformBatchSampler, dataset_labels
-from jpegdl.distill.teacher import anchor_file, load_teacher, route, stage_of
 
 __all__ = [
-    "METHODS",
+    "DISTILL_METHODS",
     "ClassUniformBatchSampler",
     "DistillSettings",
     "Distillation",
     "FeatureTap",
-    "anchor_file",
     "classifier_head",
     "correlation_congruence_loss",
     "dataset_labels",
     "kd_loss",
     "kl_from_log_probs",
-    "load_teacher",
     "power_sum",
     "renyi_entropy",
-    "route",
     "stage_of",
     "taylor_rbf_correlation",
     "transformed_teacher",

@@ -27,7 +27,7 @@ rco     the ``rco_loss`` (kd/ttm/wttm) against the teacher's route  as that loss
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 import torch
@@ -36,9 +36,9 @@ from torch import nn
 
 from jpegdl.distill.features import FeatureTap
 from jpegdl.distill.losses import correlation_congruence_loss, kd_loss, power_sum, ttm_loss, wttm_loss
-from jpegdl.distill.teacher import load_teacher, route, stage_of
+from jpegdl.utils import option
 
-METHODS = ("kd", "ttm", "wttm", "cckd", "rco")
+DISTILL_METHODS = ("kd", "ttm", "wttm", "cckd", "rco")
 LOGIT_LOSSES = ("kd", "ttm", "wttm")
 TTM_BETA_FROM_KD = 36.0  # Eq. 19: lambda T / (1 - lambda) with lambda 0.9, T 4
 
@@ -47,18 +47,19 @@ TTM_BETA_FROM_KD = 36.0  # Eq. 19: lambda T / (1 - lambda) with lambda 0.9, T 4
 class DistillSettings:
     """One method and its weights; ``None`` means the method's default (see the module doc)."""
 
-    method: str
-    gamma: float | None = None
-    beta: float | None = None
-    ce: float | None = None
-    temperature: float = 4.0
-    rco_loss: str = "kd"
-    cckd_gamma: float = 0.4
-    cckd_order: int = 2
+    method: str = option("kd", "distillation method", flag="--distill", choices=DISTILL_METHODS)
+    gamma: float | None = option(None, "TTM/WTTM power on the teacher, 1/T (default 0.25)", metavar="G")
+    beta: float | None = option(None, "weight of the distillation term (kd 0.9, ttm 36, wttm 36/U, cckd 1)",
+                                metavar="B")  # fmt: skip
+    ce: float | None = option(None, "cross-entropy weight (kd 0.1, else 1)", flag="--ce-weight", metavar="W")
+    temperature: float = option(4.0, "KD temperature", metavar="T")
+    rco_loss: str = option("kd", "RCO's logit loss along the teacher's route", choices=LOGIT_LOSSES)
+    cckd_gamma: float = option(0.4, "CCKD: RBF kernel gamma")
+    cckd_order: int = option(2, "CCKD: Taylor expansion order of the RBF kernel", metavar="P")
 
     def __post_init__(self) -> None:
-        if self.method not in METHODS:
-            raise ValueError(f"distill: expected one of {METHODS}, got {self.method!r}")
+        if self.method not in DISTILL_METHODS:
+            raise ValueError(f"distill: expected one of {DISTILL_METHODS}, got {self.method!r}")
         if self.rco_loss not in LOGIT_LOSSES:
             raise ValueError(f"rco_loss: expected one of {LOGIT_LOSSES}, got {self.rco_loss!r}")
         for name in ("gamma", "temperature", "cckd_gamma"):
@@ -104,37 +105,45 @@ class Distillation:
 
     Args:
         settings: the method and weights.
-        teacher: the teacher's run folder (RCO: a run trained with ``--save-every``).
+        teachers: the frozen teacher, or (RCO) its route: the teacher's checkpoints in training
+            order, ending with the converged teacher. Each maps the student's input images to
+            logits with the student's class count; they are frozen and put in eval mode.
         student: the student network (CCKD taps its penultimate features).
         epochs: the student's epoch count (RCO's schedule).
-        device: where the teacher runs.
+        device: where the teachers run.
     """
 
     def __init__(
-        self, settings: DistillSettings, teacher: str, student: nn.Module, epochs: int,
+        self, settings: DistillSettings, teachers: nn.Module | Sequence[nn.Module], student: nn.Module, epochs: int,
         device: torch.device | str = "cpu",
     ) -> None:  # fmt: skip
+        route = [teachers] if isinstance(teachers, nn.Module) else list(teachers)
+        if not route or not all(isinstance(t, nn.Module) for t in route):
+            raise ValueError("teachers: expected an nn.Module or a non-empty sequence of them")
+        if settings.method != "rco" and len(route) != 1:
+            raise ValueError(f"teachers: {settings.method} takes one teacher, got {len(route)} (a route is for rco)")
         self.settings, self.epochs, self.device = settings, epochs, device
-        self.anchors = route(teacher) if settings.method == "rco" else [teacher]
-        self.stage = len(self.anchors) - 1
-        self.teacher = load_teacher(self.anchors[self.stage], device)
+        self.route = [_frozen(teacher, device) for teacher in route]
+        self.stage = len(self.route) - 1
         self.mean_power_sum: float | None = None
         self.student_tap = FeatureTap(student) if settings.method == "cckd" else None
         self.teacher_tap = FeatureTap(self.teacher) if settings.method == "cckd" else None
 
+    @property
+    def teacher(self) -> nn.Module:
+        """The teacher of the current stage (the converged one except along RCO's route)."""
+        return self.route[self.stage]
+
     def set_epoch(self, epoch: int) -> None:
         """RCO: switch to the anchor of ``epoch`` (0-based); other methods keep their teacher."""
-        stage = stage_of(epoch, self.epochs, len(self.anchors))
-        if stage != self.stage:
-            self.stage = stage
-            self.teacher = load_teacher(self.anchors[stage], self.device)
+        self.stage = stage_of(epoch, self.epochs, len(self.route))
 
     @torch.no_grad()
     def calibrate(self, batches: Iterable[torch.Tensor]) -> float | None:
         """WTTM's default beta: the final teacher's mean power sum U over ``batches`` of images."""
         if self.settings.logit_loss != "wttm" or self.settings.beta is not None:
             return None
-        teacher = load_teacher(self.anchors[-1], self.device)
+        teacher = self.route[-1]
         sums = [power_sum(teacher(images.to(self.device)), self.settings.gamma_value) for images in batches]
         self.mean_power_sum = float(torch.cat(sums).mean())
         return self.mean_power_sum
@@ -144,7 +153,7 @@ class Distillation:
         settings = self.settings
         info = {
             "method": settings.method, "logit_loss": settings.logit_loss, "ce": settings.ce_weight(),
-            "beta": settings.logit_beta(self.mean_power_sum), "anchors": [str(p) for p in self.anchors],
+            "beta": settings.logit_beta(self.mean_power_sum), "anchors": len(self.route),
         }  # fmt: skip
         if settings.logit_loss == "kd":
             info["temperature"] = settings.temperature
@@ -181,3 +190,14 @@ class Distillation:
                                                      settings.cckd_gamma, settings.cckd_order)  # fmt: skip
             loss = loss + cc_beta * congruence
         return loss
+
+
+def _frozen(model: nn.Module, device: torch.device | str) -> nn.Module:
+    model = model.to(device).eval()
+    model.requires_grad_(False)
+    return model
+
+
+def stage_of(epoch: int, epochs: int, anchors: int) -> int:
+    """Equal-interval RCO schedule: the anchor index (0-based) for ``epoch`` of ``epochs``."""
+    return min(anchors - 1, epoch * anchors // epochs)

@@ -1,6 +1,6 @@
-"""Evaluation: accuracy, and the bytes of real JPEG files."""
+"""Evaluation: top-1 accuracy over a loader, and the bytes of a dataset written as real JPEG files."""
 
-from jpegdl.evaluate.accuracy import accuracy
+from jpegdl.evaluate.accuracy import top1_accuracy
 from jpegdl.evaluate.bpp import dataset_bpp
 
-__all__ = ["accuracy", "dataset_bpp"]
+__all__ = ["dataset_bpp", "top1_accuracy"]

@@ -6,12 +6,17 @@ import torch
 from torch import nn
 from torch.utils.data import DataLoader
 
+from jpegdl.utils import DistContext, all_reduce_sum
+
 
 @torch.no_grad()
-def accuracy(model: nn.Module, loader: DataLoader, device: torch.device, context: object | None = None) -> float:
-    """Fraction of correctly classified images (model in eval mode; its mode is restored)."""
-    from jpegdl.train.distributed import DistContext, all_reduce_sum
+def top1_accuracy(
+    model: nn.Module, loader: DataLoader, device: torch.device, context: DistContext | None = None
+) -> float:
+    """Fraction of correctly classified images, summed over DDP processes when ``context`` is given.
 
+    ``loader`` yields ``(images, labels)``; the model runs in eval mode (its mode is restored).
+    """
     was_training = model.training
     model.eval()
     counts = torch.zeros(2, dtype=torch.float64, device=device)
@@ -19,6 +24,6 @@ def accuracy(model: nn.Module, loader: DataLoader, device: torch.device, context
         images, labels = images.to(device), labels.to(device)
         counts[0] += (model(images).argmax(1) == labels).sum()
         counts[1] += labels.numel()
-    all_reduce_sum(counts, context if context is not None else DistContext())
+    all_reduce_sum(counts, context)
     model.train(was_training)
     return float(counts[0] / counts[1].clamp(min=1))

@@ -37,7 +37,7 @@ from jpegdl.files.arrays import to_tensor
 from jpegdl.j4d.encoders import probabilistic_coefficients
 from jpegdl.j4d.learn import load_hardness
 from jpegdl.jpeg.tables import QuantTables
-from jpegdl.workers import process_pool
+from jpegdl.utils import process_pool
 
 CODEC_KINDS = ("ijg", "mozjpeg", "sensitivity", "learned:PATH")
 DEFAULT_QUALITIES = (5, 10, 15, 20, 30, 40, 50, 60, 70, 80, 90, 95)

@@ -2,6 +2,7 @@
 
 from jpegdl.files.arrays import to_tensor, to_uint8
 from jpegdl.files.markers import frame_type, parse_segments, payload_bytes
+from jpegdl.files.pictures import MAX_PIXELS, read_picture
 from jpegdl.files.read import (
     DECODERS,
     JpegInfo,
@@ -16,6 +17,7 @@ from jpegdl.files.write import mozjpeg_encode, save_jpeg, write_coefficients
 
 __all__ = [
     "DECODERS",
+    "MAX_PIXELS",
     "JpegInfo",
     "bits_per_pixel",
     "decode_pixels",
@@ -27,6 +29,7 @@ __all__ = [
     "payload_bytes",
     "read_coefficients",
     "read_image",
+    "read_picture",
     "save_jpeg",
     "to_tensor",
     "to_uint8",

@@ -15,7 +15,7 @@ from jpegdl.files.markers import payload_bytes
 from jpegdl.j4d.encoders import ENCODERS, encode_image
 from jpegdl.jpeg.sampling import check_subsampling
 from jpegdl.jpeg.tables import QuantTables
-from jpegdl.workers import process_pool
+from jpegdl.utils import process_pool
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp", ".ppm", ".pgm", ".pbm", ".gif")
 

@@ -30,7 +30,7 @@ from jpegdl.jpeg.quantize import SampledQuantizer, StraightThroughQuantizer
 from jpegdl.jpeg.rate import estimate_rate
 from jpegdl.jpeg.sampling import check_subsampling
 from jpegdl.jpeg.tables import QuantTables
-from jpegdl.train.distributed import DistContext, resolve_device
+from jpegdl.utils import DistContext, resolve_device
 
 TASK_LOSSES = ("ce", "kl")
 TRAIN_QUANTIZERS = ("soft", "sampled", "ste")

@@ -83,7 +83,7 @@ def check_images(images: object, name: str = "images") -> torch.Tensor:
         raise ValueError(f"{name}: empty batch or image, shape {tuple(images.shape)}")
     if not torch.is_floating_point(images):
         raise ValueError(f"{name}: expected a floating-point tensor in [0, 1], got dtype {images.dtype}")
-    low, high = (v.item() for v in torch.aminmax(images.detach()))
+    low, high = torch.stack(torch.aminmax(images.detach())).tolist()  # one host-device sync
     if not (low >= 0 and high <= 1):  # one pass; NaN fails both comparisons
         if not torch.isfinite(images.detach()).all():
             raise ValueError(f"{name}: contains NaN or Inf")
@@ -189,10 +189,9 @@ def encode(
         :class:`Coefficients`; differentiable with respect to ``images`` and float tables
         for the ``ste``, ``soft`` and ``sampled`` quantizers.
     """
-    check_images(images)
     quantize = make_quantizer(quantizer)
+    components = analyze(images, subsampling, exact)  # validates the images
     tables = _as_tables(tables, images.shape[0], images.device)
-    components = analyze(images, subsampling, exact)
     steps = component_steps(tables, len(components), images.dtype)
     indices = tuple(quantize(c, s) for c, s in zip(components, steps, strict=True))
     return Coefficients(indices[0], indices[1:], tables, subsampling, tuple(images.shape[-2:]))

@@ -6,7 +6,7 @@ import numpy as np
 import torch
 from torch import nn
 
-METHODS = {
+SALIENCY_METHODS = {
     "gradcam++": "GradCAMPlusPlus",
     "gradcam": "GradCAM",
     "xgradcam": "XGradCAM",
@@ -79,7 +79,7 @@ def saliency_maps(
     Args:
         model: classifier in eval mode taking ``images``.
         images: ``(B, C, H, W)`` float in [0, 1], on the model's device.
-        method: one of ``METHODS``.
+        method: one of ``SALIENCY_METHODS``.
         layer: module name of the target layer (``None``: chosen by ``find_target_layer``).
         targets: ``(B,)`` class indices (``None``: the predicted classes).
         search: the sub-module ``layer`` names refer to (see ``find_target_layer``).
@@ -87,8 +87,8 @@ def saliency_maps(
     Returns:
         ``(maps, layer_name)`` with ``maps`` float32 ``(B, H, W)`` in [0, 1], one per image.
     """
-    if method not in METHODS:
-        raise ValueError(f"method: expected one of {sorted(METHODS)}, got {method!r}")
+    if method not in SALIENCY_METHODS:
+        raise ValueError(f"method: expected one of {sorted(SALIENCY_METHODS)}, got {method!r}")
     if images.dim() != 4:
         raise ValueError(f"images: expected (B, C, H, W), got shape {tuple(images.shape)}")
     try:
@@ -101,7 +101,7 @@ def saliency_maps(
     if targets is None:
         with torch.no_grad():
             targets = model(images).argmax(1)
-    cam_class = getattr(pytorch_grad_cam, METHODS[method])
+    cam_class = getattr(pytorch_grad_cam, SALIENCY_METHODS[method])
     with cam_class(model=model, target_layers=[target_layer]) as cam:
         maps = cam(input_tensor=images, targets=[ClassifierOutputTarget(int(t)) for t in targets])
     return np.nan_to_num(np.asarray(maps, dtype=np.float32), nan=0.0).clip(0, 1), name

@@ -1,7 +1,6 @@
-"""Training: configuration, the loop, checkpoints and DDP."""
+"""Training: the loop (DDP, AMP, exact resume, logs). Configs and run folders live in ``jpegdl.runs``."""
 
-from jpegdl.train.config import PRESETS, TrainConfig
-from jpegdl.train.load import load_classifier
-from jpegdl.train.trainer import Trainer, build_model
+from jpegdl.runs import PRESETS, JPEGConfig, TrainConfig, build_model, load_classifier
+from jpegdl.train.trainer import Trainer
 
-__all__ = ["PRESETS", "TrainConfig", "Trainer", "build_model", "load_classifier"]
+__all__ = ["PRESETS", "JPEGConfig", "TrainConfig", "Trainer", "build_model", "load_classifier"]

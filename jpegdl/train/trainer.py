@@ -3,12 +3,14 @@ exact resume, CSV / TensorBoard logs and a final JSON summary."""
 
 from __future__ import annotations
 
+import contextlib
 import csv
+import io
 import json
 import math
 import random
+import shutil
 import time
-from pathlib import Path
 
 import numpy as np
 import torch
@@ -17,46 +19,15 @@ from torch.nn.parallel import DistributedDataParallel
 from torch.utils.data import DataLoader, Dataset, DistributedSampler, Subset
 from tqdm import tqdm
 
-from jpegdl.data import DatasetInfo, create_dataset
-from jpegdl.evaluate import accuracy, dataset_bpp
+from jpegdl.data import create_dataset, dataset_slice
+from jpegdl.evaluate import dataset_bpp, top1_accuracy
 from jpegdl.jpeg.tables import QuantTables
-from jpegdl.layers import JPEGLayer, JPEGModel, Normalize, prepend
-from jpegdl.models import create
-from jpegdl.table_init import lsq_tables, sensitivity_tables
-from jpegdl.train.checkpoint import atomic_save, load_checkpoint, rng_state, set_rng_state
-from jpegdl.train.config import TrainConfig
-from jpegdl.train.distributed import init_distributed, resolve_device, shutdown
+from jpegdl.runs import RunFolder, TrainConfig, build_model, jpeg_layer, load_classifier, load_route
+from jpegdl.runs.checkpoint import load_checkpoint, rng_state, save_checkpoint, set_rng_state
+from jpegdl.tables import lsq_tables, sensitivity_tables
+from jpegdl.utils import atomic_write_text, init_distributed, resolve_device, shutdown
 
-CHECKPOINT = "last.pt"
 METRICS = ("epoch", "train_loss", "train_acc", "test_acc", "test_acc_hard", "lr", "table_lr", "epoch_seconds")
-
-
-def build_model(config: TrainConfig, info: DatasetInfo, init_tables: QuantTables | None = None) -> nn.Module:
-    """Classifier with the dataset normalisation inside, behind a JPEG layer when ``config.jpeg``.
-
-    ``init_tables`` overrides ``config.jpeg_init`` (the data- or model-derived initialisations).
-    """
-    classifier = create(config.model, info.num_classes, info.in_chans)
-    if not config.jpeg:
-        return nn.Sequential(Normalize(info.mean, info.std), classifier)
-    layer = JPEGLayer(
-        channels=info.in_chans,
-        init=init_tables if init_tables is not None else config.jpeg_init,
-        quality=config.jpeg_quality,
-        flat_step=config.jpeg_flat_step,
-        rounds=config.jpeg_rounds,
-        alpha=config.jpeg_alpha,
-        hardness=config.jpeg_hardness,
-        window=config.jpeg_window,
-        step_range=(config.jpeg_step_min, config.jpeg_step_max),
-        subsampling=config.jpeg_subsampling,
-    )
-    return prepend(classifier, layer, info.mean, info.std)
-
-
-def jpeg_layer(model: nn.Module) -> JPEGLayer | None:
-    model = model.module if isinstance(model, DistributedDataParallel) else model
-    return model.jpeg if isinstance(model, JPEGModel) else None
 
 
 def _schedule(config: TrainConfig):
@@ -64,7 +35,7 @@ def _schedule(config: TrainConfig):
         if config.schedule == "cosine":
             return 0.5 * (1 + math.cos(math.pi * epoch / config.epochs))
         if config.schedule == "step":
-            return config.gamma ** sum(epoch >= m for m in config.milestones)
+            return config.lr_gamma ** sum(epoch >= m for m in config.milestones)
         return 1.0
 
     return factor
@@ -81,19 +52,36 @@ def _seed_everything(seed: int) -> None:
 
 
 class Trainer:
-    """One run in ``config.out``; call :meth:`fit`. ``resume=True`` continues ``out/last.pt``."""
+    """One run in ``config.out``; call :meth:`fit`.
 
-    def __init__(self, config: TrainConfig, resume: bool = False) -> None:
+    Args:
+        config: the run's settings.
+        resume: continue ``out/last.pt`` (it must exist).
+        overwrite: replace a run already in ``out``; without it (or ``resume``) an existing run
+            is refused, so no run is lost by a mistyped ``--out``.
+    """
+
+    def __init__(self, config: TrainConfig, resume: bool = False, overwrite: bool = False) -> None:
         self.config = config.validate()
+        self.folder = RunFolder(config.out)
+        self.out = self.folder.path
+        if resume and not self.folder.checkpoint.is_file():
+            raise ValueError(f"resume: no checkpoint {str(self.folder.checkpoint)!r} to resume from")
+        if not resume and not overwrite and self.folder.has_outputs():
+            raise ValueError(
+                f"out: {str(self.out)!r} already holds a run; pass --resume to continue it or --overwrite to"
+                " replace it"
+            )
         self.context = init_distributed()
         self.device = resolve_device(config.device, self.context)
-        self.out = Path(config.out)
+        self.overwrite = overwrite and not resume
         _seed_everything(config.seed)
         train_set, self.info = create_dataset(config.dataset, "train", config.data_root)
         test_set, _ = create_dataset(config.dataset, "test", config.data_root)
         self.train_set = _subset(train_set, config.limit_train)
         self.test_set = _subset(test_set, config.limit_test)
-        init_tables = self._initial_tables() if config.jpeg and config.jpeg_init in ("lsq", "sensitivity") else None
+        computed = config.jpeg is not None and config.jpeg.init in ("lsq", "sensitivity")
+        init_tables = self._initial_tables() if computed else None
         self.model = build_model(config, self.info, init_tables).to(self.device)
         self._check_compatible()
         self.distillation = self._distillation() if config.distill else None
@@ -110,20 +98,20 @@ class Trainer:
         self.scheduler = torch.optim.lr_scheduler.LambdaLR(self.optimizer, factor)
         self.table_optimizer = self.table_scheduler = None
         if layer is not None:
-            self.table_optimizer = torch.optim.Adam(layer.table_parameters(), lr=config.table_lr, weight_decay=0.0)
-            table_factor = factor if config.table_schedule else (lambda epoch: 1.0)
+            self.table_optimizer = torch.optim.Adam(layer.table_parameters(), lr=config.jpeg.lr, weight_decay=0.0)
+            table_factor = factor if config.jpeg.schedule else (lambda epoch: 1.0)
             self.table_scheduler = torch.optim.lr_scheduler.LambdaLR(self.table_optimizer, table_factor)
         self.use_amp = config.amp and self.device.type == "cuda"
         self.scaler = torch.amp.GradScaler("cuda", enabled=self.use_amp)
         self.history: list[dict] = []
         self.start_epoch = 0
-        if resume and (self.out / CHECKPOINT).is_file():
-            self._restore(load_checkpoint(self.out / CHECKPOINT))
+        if resume:
+            self._restore(load_checkpoint(self.folder.checkpoint, "resume"))
         if self.context.enabled:
             self.model = DistributedDataParallel(
                 self.model, device_ids=[self.device.index] if self.device.type == "cuda" else None
             )
-        if config.distill == "cckd" and config.cckd_per_class:
+        if config.distill is not None and config.distill.method == "cckd" and config.cckd_per_class:
             from jpegdl.distill import ClassUniformBatchSampler, dataset_labels
 
             self.train_sampler = ClassUniformBatchSampler(
@@ -147,8 +135,15 @@ class Trainer:
         """The teacher and distillation objective; fails before training on an unusable teacher."""
         from jpegdl.distill import Distillation
 
-        distillation = Distillation(self.config.distill_settings(), self.config.teacher, self.model,
-                                    self.config.epochs, self.device)  # fmt: skip
+        settings = self.config.distill
+        try:
+            if settings.method == "rco":
+                teachers = load_route(self.config.teacher)
+            else:
+                teachers = [load_classifier(self.config.teacher, strip_jpeg=False)[0]]
+        except ValueError as err:
+            raise ValueError(f"teacher: {str(err).split(': ', 1)[-1]}") from None
+        distillation = Distillation(settings, teachers, self.model, self.config.epochs, self.device)
         image, _ = self.train_set[0]
         try:
             with torch.no_grad():
@@ -161,30 +156,26 @@ class Trainer:
                 f"teacher: outputs {outputs} classes, the student's dataset {self.config.dataset} has"
                 f" {self.info.num_classes}"
             )
-        plain, _ = create_dataset(self.config.dataset, "train", self.config.data_root, augment=False)
-        calibration = DataLoader(_subset(plain, min(2048, self.config.limit_train or 2048)), batch_size=256)
+        calibration_images = dataset_slice(self.config.dataset, "train", self.config.data_root,
+                                           min(2048, self.config.limit_train or 2048))  # fmt: skip
+        calibration = DataLoader(calibration_images, batch_size=256)
         distillation.calibrate(images for images, _ in calibration)
         return distillation
 
     def _initial_tables(self) -> QuantTables:
         """LSQ-style steps from training-image statistics, or sensitivity steps from a trained run."""
-        plain, _ = create_dataset(self.config.dataset, "train", self.config.data_root, augment=False)
-        loader = DataLoader(_subset(plain, self.config.limit_train), batch_size=256)
-        subsampling = self.config.jpeg_subsampling
-        if self.config.jpeg_init == "lsq":
-            return lsq_tables(loader, subsampling)
-        run = Path(self.config.jpeg_sensitivity_run)
-        state = load_checkpoint(run / CHECKPOINT)
-        reference_config = TrainConfig.from_dict(state["config"])
-        if reference_config.jpeg or reference_config.model != self.config.model:
+        plain = dataset_slice(self.config.dataset, "train", self.config.data_root, self.config.limit_train)
+        loader = DataLoader(plain, batch_size=256)
+        jpeg = self.config.jpeg
+        if jpeg.init == "lsq":
+            return lsq_tables(loader, jpeg.subsampling)
+        reference, reference_config = load_classifier(jpeg.sensitivity_run)
+        if reference_config.jpeg is not None or reference_config.model != self.config.model:
             raise ValueError(
-                f"jpeg_sensitivity_run: needs a {self.config.model!r} run without a JPEG layer, got"
-                f" {reference_config.model!r} (jpeg={reference_config.jpeg})"
+                f"jpeg.sensitivity_run: needs a {self.config.model!r} run without a JPEG layer, got"
+                f" {reference_config.model!r} (JPEG layer: {reference_config.jpeg is not None})"
             )
-        reference = build_model(reference_config, self.info)
-        reference.load_state_dict(state["model"])
-        return sensitivity_tables(reference.to(self.device), loader, self.config.jpeg_q_max, subsampling,
-                                  device=self.device)  # fmt: skip
+        return sensitivity_tables(reference.to(self.device), loader, jpeg.q_max, jpeg.subsampling, device=self.device)
 
     def _check_compatible(self) -> None:
         """Fail before training when the model cannot take this dataset's images."""
@@ -220,7 +211,8 @@ class Trainer:
 
     def _restore(self, state: dict) -> None:
         saved = TrainConfig.from_dict(state["config"])
-        for name in ("model", "dataset", "jpeg", "seed", "batch_size", "limit_train", "teacher", "distill"):
+        for name in ("model", "dataset", "jpeg", "seed", "batch_size", "limit_train", "teacher", "distill", "lr",
+                     "optimizer", "schedule"):
             if getattr(saved, name) != getattr(self.config, name):
                 raise ValueError(
                     f"resume: checkpoint has {name}={getattr(saved, name)!r}, config has {getattr(self.config, name)!r}"
@@ -269,13 +261,13 @@ class Trainer:
         return loss_sum / max(seen, 1), correct / max(seen, 1)
 
     def _evaluate(self) -> tuple[float, float | None]:
-        soft = accuracy(self.model, self.test_loader, self.device, self.context)
+        soft = top1_accuracy(self.model, self.test_loader, self.device, self.context)
         layer = jpeg_layer(self.model)
         if layer is None:
             return soft, None
         mode, layer.mode = layer.mode, "hard"
         try:
-            hard = accuracy(self.model, self.test_loader, self.device, self.context)
+            hard = top1_accuracy(self.model, self.test_loader, self.device, self.context)
         finally:
             layer.mode = mode
         return soft, hard
@@ -286,9 +278,15 @@ class Trainer:
         ``stop_after`` ends the run after that many epochs of this call, as an interruption
         would (the checkpoint is written; resume continues exactly).
         """
+        with self.folder.lock() if self.context.is_main else contextlib.nullcontext():
+            return self._fit(stop_after)
+
+    def _fit(self, stop_after: int | None) -> dict:
         if self.context.is_main:
-            self.out.mkdir(parents=True, exist_ok=True)
-            self.config.save(self.out / "config.json")
+            self.folder.remove_stale_temporaries()
+            if self.overwrite:
+                self._clear_previous_run()
+            self.config.save(self.folder.config)
         writer = self._tensorboard()
         try:
             last_epoch = (
@@ -314,7 +312,7 @@ class Trainer:
                     self.table_scheduler.step()
                 self.history.append(row)
                 if self.context.is_main:
-                    atomic_save(self._state(epoch), self.out / CHECKPOINT)
+                    save_checkpoint(self._state(epoch), self.folder.checkpoint)
                     if self.config.save_every and (epoch + 1) % self.config.save_every == 0:
                         self._save_anchor(epoch)
                     self._write_metrics()
@@ -329,7 +327,7 @@ class Trainer:
                     )
             summary = self._summary()
             if self.context.is_main:
-                (self.out / "summary.json").write_text(json.dumps(summary, indent=1) + "\n")
+                atomic_write_text(self.folder.summary, json.dumps(summary, indent=1) + "\n")
             return summary
         finally:
             if writer is not None:
@@ -337,18 +335,25 @@ class Trainer:
             shutdown(self.context)
 
     def _save_anchor(self, epoch: int) -> None:
-        """A model-only checkpoint of this epoch in OUT/anchors (a teacher route for RCO)."""
-        from jpegdl.distill import anchor_file
-
+        """A model-only checkpoint of this epoch in RUN/anchors (a teacher route for RCO)."""
         model = self.model.module if isinstance(self.model, DistributedDataParallel) else self.model
         state = {"config": self.config.to_dict(), "epoch": epoch, "model": model.state_dict()}
-        atomic_save(state, anchor_file(self.out, epoch + 1))
+        save_checkpoint(state, self.folder.anchor(epoch + 1))
+
+    def _clear_previous_run(self) -> None:
+        """``overwrite``: remove what an earlier run left, so no file of it mixes with this one."""
+        for path in (self.folder.checkpoint, self.folder.summary, self.folder.metrics):
+            path.unlink(missing_ok=True)
+        for folder in (self.out / "anchors", self.out / "tensorboard"):
+            if folder.is_dir():
+                shutil.rmtree(folder)
 
     def _write_metrics(self) -> None:
-        with open(self.out / "metrics.csv", "w", newline="") as file:
-            writer = csv.DictWriter(file, METRICS)
-            writer.writeheader()
-            writer.writerows(self.history)
+        text = io.StringIO()
+        writer = csv.DictWriter(text, METRICS)
+        writer.writeheader()
+        writer.writerows(self.history)
+        atomic_write_text(self.folder.metrics, text.getvalue())
 
     def _tensorboard(self):
         if not self.context.is_main:
@@ -376,9 +381,8 @@ class Trainer:
             tables = layer.tables()
             summary["tables"] = tables.to_dict()
             summary["tables_rounded"] = tables.rounded().to_dict()
-            if self.config.measure_bpp and self.context.is_main:
-                test_plain, _ = create_dataset(self.config.dataset, "test", self.config.data_root, augment=False)
-                summary["test_files"] = dataset_bpp(
-                    _subset(test_plain, self.config.limit_test), tables, self.config.jpeg_subsampling
-                )
+            summary["tables_movement"] = layer.trainable_tables.movement()
+            if self.config.jpeg.measure_bpp and self.context.is_main:
+                test_plain = dataset_slice(self.config.dataset, "test", self.config.data_root, self.config.limit_test)
+                summary["test_files"] = dataset_bpp(test_plain, tables, self.config.jpeg.subsampling)
         return summary

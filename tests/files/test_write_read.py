@@ -18,7 +18,7 @@ from jpegdl.files import (
     write_coefficients,
 )
 from jpegdl.jpeg import QuantTables
-from tests.conftest import pillow_pixels, to_tensor
+from tests.helpers import pillow_pixels, to_tensor
 
 SIZES = [(37, 53), (8, 16), (1, 1), (30, 22)]
 

@@ -8,7 +8,7 @@ from hypothesis import strategies as st
 
 import jpegdl
 from jpegdl.jpeg import Coefficients, DiffJPEG, QuantTables, decode, encode
-from tests.conftest import libjpeg_coefficients, pillow_jpeg, pillow_pixels, to_tensor
+from tests.helpers import libjpeg_coefficients, pillow_jpeg, pillow_pixels, to_tensor
 
 QUALITIES = [1, 10, 50, 75, 90, 95, 100]
 

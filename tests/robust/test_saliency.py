@@ -8,7 +8,7 @@ from hypothesis import strategies as st
 
 from jpegdl.layers import JPEGLayer, prepend
 from jpegdl.models import create
-from jpegdl.robust import METHODS, find_target_layer, saliency_maps
+from jpegdl.robust import SALIENCY_METHODS, find_target_layer, saliency_maps
 
 
 def zoo_model(jpeg: bool):
@@ -19,7 +19,7 @@ def zoo_model(jpeg: bool):
 
 
 @settings(max_examples=6, deadline=None)
-@given(size=st.sampled_from([16, 28, 33]), count=st.integers(1, 3), method=st.sampled_from(sorted(METHODS)),
+@given(size=st.sampled_from([16, 28, 33]), count=st.integers(1, 3), method=st.sampled_from(sorted(SALIENCY_METHODS)),
        jpeg=st.booleans())  # fmt: skip
 def test_saliency_maps_have_the_input_size_are_finite_and_in_range(size, count, method, jpeg):
     model, network = zoo_model(jpeg)

@@ -8,8 +8,10 @@ import torch
 
 from jpegdl.data.fashion_mnist import find_root
 from jpegdl.train import TrainConfig, Trainer
+from jpegdl.utils import free_port
 
-pytestmark = pytest.mark.skipif(find_root(None) is None, reason="dataset-fashion-mnist not installed")
+pytestmark = [pytest.mark.slow,
+              pytest.mark.skipif(find_root(None) is None, reason="dataset-fashion-mnist not installed")]
 
 
 def small_config(out, **overrides) -> TrainConfig:
@@ -24,8 +26,8 @@ def test_resume_continues_to_the_same_result(tmp_path):
     Trainer(small_config(tmp_path / "b")).fit(stop_after=1)
     assert json.loads((tmp_path / "b" / "config.json").read_text())["epochs"] == 2
     resumed = Trainer(small_config(tmp_path / "b"), resume=True).fit()
-    a = torch.load(tmp_path / "a" / "last.pt", weights_only=False)
-    b = torch.load(tmp_path / "b" / "last.pt", weights_only=False)
+    a = torch.load(tmp_path / "a" / "last.pt", weights_only=True)
+    b = torch.load(tmp_path / "b" / "last.pt", weights_only=True)
     for key, value in a["model"].items():
         assert torch.equal(value, b["model"][key]), key
     assert straight["test_acc"] == resumed["test_acc"]
@@ -35,7 +37,8 @@ def test_resume_continues_to_the_same_result(tmp_path):
 
 def test_summary_reports_soft_and_hard_accuracy_and_real_bytes(tmp_path):
     summary = Trainer(small_config(tmp_path, epochs=1)).fit()
-    assert 0 <= summary["test_acc"] <= 1 and 0 <= summary["test_acc_hard"] <= 1
+    assert abs(summary["test_acc"] - summary["test_acc_hard"]) < 0.05  # soft and hard views of one layer
+    assert summary["tables_movement"]["mean_abs_log_ratio"] > 0  # the tables were trained
     files = summary["test_files"]
     assert files["images"] == 128 and 0 < files["payload_bpp"] < files["bpp"]
     assert all(1 <= v <= 255 for row in summary["tables_rounded"]["luma"] for v in row)
@@ -57,7 +60,7 @@ def test_incompatible_model_fails_before_training(tmp_path):
 
 def test_ddp_two_cpu_processes_on_gloo(tmp_path):
     command = [
-        sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--master_port", "29533",
+        sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--master_port", str(free_port()),
         "-m", "jpegdl.cli", "train", "--model", "resnet8", "--epochs", "1", "--limit-train", "128",
         "--limit-test", "64", "--batch-size", "32", "--jpeg", "--out", str(tmp_path / "ddp"), "--device", "cpu",
     ]  # fmt: skip
@@ -80,14 +83,15 @@ def test_cli_train_and_show_tables(tmp_path, capsys):
 
 def test_lsq_and_sensitivity_initialisations(tmp_path):
     Trainer(small_config(tmp_path / "base", epochs=1, jpeg=False)).fit()
-    trainer = Trainer(small_config(tmp_path / "sens", jpeg_init="sensitivity", jpeg_q_max=5.0,
-                                   jpeg_sensitivity_run=str(tmp_path / "base"), jpeg_step_min=0.1))  # fmt: skip
-    luma = trainer.model.jpeg.luma.detach()
-    assert torch.isclose(luma.max(), torch.tensor(5.0)) and luma.min() >= 0.1
-    trainer = Trainer(small_config(tmp_path / "lsq", jpeg_init="lsq", jpeg_step_min=0.1))
-    assert not torch.equal(trainer.model.jpeg.luma, torch.full_like(trainer.model.jpeg.luma, 0.1))
+    sensitivity = {"init": "sensitivity", "q_max": 5.0, "sensitivity_run": str(tmp_path / "base"), "step_min": 0.1}
+    trainer = Trainer(small_config(tmp_path / "sens", jpeg=sensitivity))
+    luma = trainer.model.jpeg.tables().luma
+    assert torch.isclose(luma.max(), torch.tensor(5.0)) and luma.min() >= 0.1 - 1e-6
+    trainer = Trainer(small_config(tmp_path / "lsq", jpeg={"init": "lsq", "step_min": 0.1}))
+    luma = trainer.model.jpeg.tables().luma
+    assert not torch.allclose(luma, torch.full_like(luma, 0.1))
     with pytest.raises(ValueError, match="sensitivity"):
-        Trainer(small_config(tmp_path / "x", jpeg_init="sensitivity"))
+        Trainer(small_config(tmp_path / "x", jpeg={"init": "sensitivity"}))
 
 
 def test_load_classifier_with_and_without_its_jpeg_layer(tmp_path):

@@ -3,7 +3,7 @@ from torch import nn
 
 from jpegdl.jpeg import QuantTables
 from jpegdl.layers import JPEGLayer, Normalize
-from jpegdl.table_init import lsq_tables, sensitivity_tables
+from jpegdl.tables import lsq_tables, sensitivity_tables
 
 
 def loader(channels=3, batches=3):

@@ -8,9 +8,9 @@ import time
 import numpy as np
 import torch
 
+from jpegdl.data.photos import load_photos
 from jpegdl.files import payload_bytes, read_coefficients, read_image, save_jpeg, to_tensor, write_coefficients
 from jpegdl.jpeg import DiffJPEG, QuantTables, encode
-from jpegdl.photos import load_photos
 
 
 def psnr(a: torch.Tensor, b: torch.Tensor) -> float:
@@ -67,16 +67,17 @@ def run_training_demo(
 ) -> None:
     """A short JPEG-DL training on Fashion-MNIST, then accuracy, learned tables and real bytes."""
     from jpegdl.plots import plot_tables
-    from jpegdl.train import TrainConfig, Trainer
+    from jpegdl.runs import run_tables
+    from jpegdl.train import JPEGConfig, TrainConfig, Trainer
 
     config = TrainConfig(
         model="resnet8", dataset="fashion-mnist", epochs=epochs, batch_size=128, lr=0.05, schedule="cosine",
-        limit_train=limit_train, limit_test=limit_test, jpeg=True, jpeg_init="ijg", jpeg_quality=90,
-        jpeg_step_min=1.0, out=out,
+        limit_train=limit_train, limit_test=limit_test, jpeg=JPEGConfig(init="ijg", quality=90, step_min=1.0),
+        out=out,
     )  # fmt: skip
     print(f"\nJPEG-DL: resnet8 behind a trainable JPEG layer, Fashion-MNIST ({limit_train} training images,"
           f" {epochs} epochs; test on {limit_test} images)")  # fmt: skip
-    summary = Trainer(config).fit()
+    summary = Trainer(config, overwrite=True).fit()
     files = summary["test_files"]
     print(f"test accuracy: soft {100 * summary['test_acc']:.2f}%, hard {100 * summary['test_acc_hard']:.2f}%"
           " (hard = decoding real JPEG files written with the rounded learned tables)")  # fmt: skip
@@ -87,7 +88,11 @@ def run_training_demo(
         f"test set as real JPEG files with these tables: {files['bpp']:.3f} bpp whole file,"
         f" {files['payload_bpp']:.3f} bpp entropy-coded payload ({files['images']} images)"
     )
-    print(f"plots: {plot_tables(out)}; logs and checkpoint: {out}/ (metrics.csv, summary.json, last.pt)")
+    moved = summary["tables_movement"]
+    print(f"the tables moved {moved['mean_abs_log_ratio']:.3f} in mean |log(q/q0)| from IJG quality 90;"
+          f" {100 * moved['rounded_changed_fraction']:.0f}% of the rounded steps changed")  # fmt: skip
+    plot = plot_tables(run_tables(out), f"{out}/tables.png", title=out)
+    print(f"plots: {plot}; logs and checkpoint: {out}/ (metrics.csv, summary.json, last.pt)")
 
 
 def run_j4d_demo(run: str = "runs/demo", lambdas: tuple[float, ...] = (0.01, 0.1), limit_test: int = 2000) -> None:

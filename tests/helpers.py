@@ -1,0 +1,51 @@
+"""Reference helpers for the tests (not a test module): Pillow/jpeglib as an independent libjpeg-turbo."""
+
+from __future__ import annotations
+
+import io
+import tempfile
+
+import numpy as np
+import torch
+from PIL import Image
+
+from jpegdl.jpeg.tables import QuantTables
+
+
+def to_tensor(array: np.ndarray) -> torch.Tensor:
+    """uint8 (H, W[, 3]) -> float (1, C, H, W) in [0, 1]."""
+    if array.ndim == 2:
+        array = array[..., None]
+    return torch.from_numpy(np.ascontiguousarray(array.transpose(2, 0, 1))).float()[None] / 255
+
+
+def pillow_jpeg(array: np.ndarray, tables: QuantTables, subsampling: str = "4:2:0") -> bytes:
+    """Encode with Pillow (libjpeg-turbo) using exactly ``tables``."""
+    qtables = [tables.luma.flatten().tolist()]
+    options = {}
+    if array.ndim == 3:
+        qtables.append(tables.chroma.flatten().tolist())
+        options["subsampling"] = {"4:4:4": 0, "4:2:0": 2}[subsampling]
+    buffer = io.BytesIO()
+    Image.fromarray(array).save(buffer, "JPEG", qtables=qtables, **options)
+    return buffer.getvalue()
+
+
+def libjpeg_coefficients(data: bytes) -> list[np.ndarray]:
+    """Quantized coefficient blocks per component, read with jpeglib (independent of jpegdl.files)."""
+    import jpeglib
+
+    with tempfile.NamedTemporaryFile(suffix=".jpg") as file:
+        file.write(data)
+        file.flush()
+        jpeg = jpeglib.read_dct(file.name)
+        components = [np.array(jpeg.Y)]
+        if jpeg.has_chrominance:
+            components += [np.array(jpeg.Cb), np.array(jpeg.Cr)]
+    return components
+
+
+def pillow_pixels(data: bytes) -> np.ndarray:
+    """Pixels decoded by Pillow (libjpeg-turbo, ISLOW, fancy upsampling), (H, W[, 3]) uint8."""
+    with Image.open(io.BytesIO(data)) as image:
+        return np.asarray(image)
