@@ -17,6 +17,9 @@ def build_parser() -> argparse.ArgumentParser:
         prog="jpegdl",
         description="JPEG-aware deep learning: a libjpeg-exact differentiable codec and real JPEG files.",
     )
+    from jpegdl import __version__
+
+    parser.add_argument("--version", action="version", version=f"jpegdl {__version__}")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     add_codec_parsers(commands)
@@ -32,7 +35,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         args.handler(args)
     except ValueError as err:
-        parser.exit(2, f"jpegdl {args.command}: error: {err}\n")
+        parser.exit(2, f"jpegdl {args.command}: error: {_one_line(err)}\n")
+    except KeyboardInterrupt:
+        parser.exit(130, f"jpegdl {args.command}: interrupted\n")
     except BrokenPipeError:  # output piped into head & co.
         sys.stderr.close()
+    except OSError as err:  # a full disk, a read-only folder, a vanished file
+        where = f" ({err.filename})" if getattr(err, "filename", None) else ""
+        parser.exit(1, f"jpegdl {args.command}: error: {err.strerror or err}{where}\n")
     return 0
+
+
+def _one_line(err: Exception) -> str:
+    return " ".join(str(err).split())

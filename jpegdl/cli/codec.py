@@ -24,12 +24,24 @@ def _cmd_tables(args: argparse.Namespace) -> None:
 
 def _cmd_encode(args: argparse.Namespace) -> None:
     from jpegdl.files import bits_per_pixel, payload_bytes, read_picture, save_jpeg
+    from jpegdl.files.pictures import picture_icc_profile
     from jpegdl.jpeg import QuantTables
+    from jpegdl.utils import atomic_write_bytes
 
+    output = Path(args.output)
+    if output.suffix.lower() not in (".jpg", ".jpeg", ".jpe", ".jfif"):
+        raise ValueError(f"output: {args.output!r} does not end in .jpg or .jpeg; jpegdl encode writes JPEG files")
+    if output.exists() and Path(args.input).exists() and output.resolve() == Path(args.input).resolve():
+        raise ValueError(f"output: {args.output!r} is the input file; write the JPEG elsewhere")
+    if output.is_dir():
+        raise ValueError(f"output: {args.output!r} is a folder; name the JPEG file to write")
+    if not output.parent.is_dir():
+        raise ValueError(f"output: the folder {str(output.parent)!r} does not exist")
     pixels = read_picture(args.input)
     tables = QuantTables.load(args.tables) if args.tables else QuantTables.from_quality(args.quality)
-    data = save_jpeg(pixels, tables, args.subsampling, optimize=not args.no_optimize)
-    Path(args.output).write_bytes(data)
+    data = save_jpeg(pixels, tables, args.subsampling, optimize=not args.no_optimize,
+                     icc_profile=picture_icc_profile(args.input))  # fmt: skip
+    atomic_write_bytes(output, data)
     height, width = pixels.shape[:2]
     print(
         f"wrote {args.output}: {width}x{height}, {len(data)} bytes"
@@ -46,8 +58,8 @@ def _cmd_info(args: argparse.Namespace) -> None:
         print(json.dumps(info.to_dict(), indent=1))
         return
     print(f"file        {args.file}")
-    print(f"size        {info.width}x{info.height}, {info.components} component(s), {info.frame}")
-    if info.components == 3:
+    print(f"size        {info.width}x{info.height}, {info.components} component(s) ({info.color}), {info.frame}")
+    if info.components > 1:
         print(f"sampling    {info.subsampling}")
     print(f"bytes       {info.file_bytes} ({info.bpp:.3f} bpp)")
     print(f"payload     {info.payload_bytes} ({info.payload_bpp:.3f} bpp, entropy-coded scan data)")
@@ -75,11 +87,12 @@ def add_codec_parsers(commands: argparse._SubParsersAction) -> None:
     source = encode.add_mutually_exclusive_group(required=True)
     source.add_argument("--tables", "-t", help="tables JSON (from 'jpegdl tables' or learned)")
     source.add_argument("--quality", "-q", type=quality, help="IJG quality 0..100")
-    encode.add_argument("--subsampling", "-s", choices=("4:2:0", "4:4:4"), default="4:2:0")
+    encode.add_argument("--subsampling", "-s", choices=("4:2:0", "4:4:4"), default="4:2:0",
+                        help="chroma subsampling of colour images (default 4:2:0, libjpeg's)")  # fmt: skip
     encode.add_argument("--no-optimize", action="store_true", help="standard Huffman tables instead of optimized ones")
     encode.set_defaults(handler=_cmd_encode)
 
     info = commands.add_parser("info", help="size, sampling, tables and bytes of a JPEG file")
-    info.add_argument("file")
+    info.add_argument("file", help="a JPEG file (only its headers are read)")
     info.add_argument("--json", action="store_true", help="machine-readable output")
     info.set_defaults(handler=_cmd_info)

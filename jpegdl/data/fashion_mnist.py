@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import gzip
 import struct
+import zlib
 from pathlib import Path
 
 import numpy as np
@@ -22,12 +23,24 @@ MISSING_HELP = (
 )
 
 
-def _open(folder: Path, stem: str) -> bytes | None:
+def _file(folder: Path, stem: str) -> Path | None:
     for candidate in (folder / f"{stem}.gz", folder / stem):
         if candidate.is_file():
-            raw = candidate.read_bytes()
-            return gzip.decompress(raw) if candidate.suffix == ".gz" else raw
+            return candidate
     return None
+
+
+def _open(folder: Path, stem: str) -> bytes | None:
+    candidate = _file(folder, stem)
+    if candidate is None:
+        return None
+    raw = candidate.read_bytes()
+    if candidate.suffix != ".gz":
+        return raw
+    try:
+        return gzip.decompress(raw)
+    except (OSError, EOFError, zlib.error) as err:
+        raise ValueError(f"root: {str(candidate)!r} is a corrupt or truncated gzip file ({err})") from None
 
 
 def read_idx(data: bytes, name: str = "data") -> np.ndarray:
@@ -45,11 +58,16 @@ def read_idx(data: bytes, name: str = "data") -> np.ndarray:
 
 
 def find_root(root: str | Path | None) -> Path | None:
-    """The first folder holding the Fashion-MNIST training images: ``root``, then Debian's."""
-    for folder in ([Path(root)] if root is not None else []) + [DEBIAN_ROOT]:
-        if _open(folder, FILES["train"][0]) is not None:
-            return folder
-    return None
+    """The folder holding the Fashion-MNIST files: ``root`` when given, else Debian's (``None``: absent).
+
+    Raises:
+        ValueError: ``root`` was given but holds no Fashion-MNIST files (no silent fallback).
+    """
+    if root is not None:
+        if _file(Path(root), FILES["train"][0]) is None and _file(Path(root), FILES["test"][0]) is None:
+            raise ValueError(f"root: {str(root)!r} holds no Fashion-MNIST IDX files. {MISSING_HELP}")
+        return Path(root)
+    return DEBIAN_ROOT if _file(DEBIAN_ROOT, FILES["train"][0]) is not None else None
 
 
 class FashionMNIST(Dataset):
@@ -70,7 +88,12 @@ class FashionMNIST(Dataset):
     ) -> None:
         if split not in FILES:
             raise ValueError(f"split: expected 'train' or 'test', got {split!r}")
-        folder = find_root(root)
+        try:
+            folder = find_root(root)
+        except ValueError:
+            if not download:
+                raise
+            folder = None
         if folder is None and download:
             folder = _download(root)
         if folder is None:

@@ -1,6 +1,7 @@
 """Real JPEG files: write with given tables or coefficients, read back, count bytes."""
 
 from jpegdl.files.arrays import to_tensor, to_uint8
+from jpegdl.files.headers import FrameHeader, read_frame_header
 from jpegdl.files.markers import frame_type, parse_segments, payload_bytes
 from jpegdl.files.pictures import MAX_PIXELS, read_picture
 from jpegdl.files.read import (
@@ -18,6 +19,7 @@ from jpegdl.files.write import mozjpeg_encode, save_jpeg, write_coefficients
 __all__ = [
     "DECODERS",
     "MAX_PIXELS",
+    "FrameHeader",
     "JpegInfo",
     "bits_per_pixel",
     "decode_pixels",
@@ -28,6 +30,7 @@ __all__ = [
     "parse_segments",
     "payload_bytes",
     "read_coefficients",
+    "read_frame_header",
     "read_image",
     "read_picture",
     "save_jpeg",

@@ -70,3 +70,12 @@ def read_picture(path: str | Path, max_pixels: int = MAX_PIXELS, name: str = "in
     except (UnidentifiedImageError, OSError, SyntaxError, Image.DecompressionBombError,
             Image.DecompressionBombWarning) as err:  # fmt: skip
         raise ValueError(f"{name}: cannot read picture {str(path)!r} ({err})") from None
+
+
+def picture_icc_profile(path: str | Path) -> bytes | None:
+    """The ICC colour profile embedded in a picture file, if any (read from its header)."""
+    try:
+        with Image.open(path) as image:
+            return image.info.get("icc_profile") or None
+    except (UnidentifiedImageError, OSError, SyntaxError):
+        return None

@@ -11,7 +11,9 @@ import torch
 from PIL import Image
 
 from jpegdl.files.arrays import to_tensor
-from jpegdl.files.markers import frame_type, parse_segments, payload_bytes
+from jpegdl.files.headers import read_frame_header
+from jpegdl.files.markers import parse_segments, payload_bytes
+from jpegdl.files.pictures import MAX_PIXELS
 from jpegdl.files.tempfiles import temp_path
 from jpegdl.jpeg.codec import Coefficients
 from jpegdl.jpeg.tables import QuantTables
@@ -43,7 +45,7 @@ def _subsampling(factors: np.ndarray) -> str:
     raise ValueError(f"source: chroma sampling factors {factors.tolist()} are not supported (4:4:4 and 4:2:0 are)")
 
 
-def read_coefficients(source: bytes | str | Path) -> Coefficients:
+def read_coefficients(source: bytes | str | Path, max_pixels: int = MAX_PIXELS) -> Coefficients:
     """Quantization indices, tables and sampling of a JPEG file, as a batch of one.
 
     Tables must follow libjpeg's usual assignment (Y: table 0, Cb and Cr: one shared table).
@@ -51,6 +53,15 @@ def read_coefficients(source: bytes | str | Path) -> Coefficients:
     import jpeglib
 
     data = load_bytes(source)
+    header = read_frame_header(data)
+    if header.pixels > max_pixels:
+        check_claimed_size(data, max_pixels)
+    if header.color not in ("grayscale", "ycbcr"):
+        raise ValueError(f"source: {header.color.upper()} JPEG files have no YCbCr coefficients (jpegdl reads"
+                         " grayscale and YCbCr files)")  # fmt: skip
+    if header.subsampling not in ("4:4:4", "4:2:0"):
+        raise ValueError(f"source: {header.subsampling} chroma sampling is not supported for coefficients"
+                         " (4:4:4 and 4:2:0 are)")  # fmt: skip
     with temp_path(data) as path:
         jpeg = jpeglib.read_dct(path)
         luma = torch.from_numpy(np.array(jpeg.Y, dtype=np.float32))[None]
@@ -80,9 +91,10 @@ def read_image(source: bytes | str | Path, decoder: str = "pillow") -> torch.Ten
     return to_tensor(decode_pixels(source, decoder))
 
 
-def decode_pixels(source: bytes | str | Path, decoder: str = "pillow") -> np.ndarray:
-    """Decode to uint8 ``(H, W)`` or ``(H, W, 3)`` with the chosen libjpeg build."""
+def decode_pixels(source: bytes | str | Path, decoder: str = "pillow", max_pixels: int = MAX_PIXELS) -> np.ndarray:
+    """Decode to uint8 ``(H, W)`` or ``(H, W, 3)`` with the chosen libjpeg build (CMYK becomes RGB)."""
     data = load_bytes(source)
+    check_claimed_size(data, max_pixels)
     if decoder == "pillow":
         try:
             with Image.open(io.BytesIO(data)) as image:
@@ -99,13 +111,18 @@ def decode_pixels(source: bytes | str | Path, decoder: str = "pillow") -> np.nda
 
 @dataclass(frozen=True)
 class JpegInfo:
-    """What ``jpegdl info`` reports about a file."""
+    """What ``jpegdl info`` reports about a file, read from its headers (nothing is decoded).
+
+    ``tables.chroma`` repeats the luma table for grayscale files, which have none; ``to_dict``
+    leaves it out for them.
+    """
 
     height: int
     width: int
     components: int
     subsampling: str
     frame: str
+    color: str
     tables: QuantTables
     file_bytes: int
     payload_bytes: int
@@ -121,35 +138,50 @@ class JpegInfo:
         return bits_per_pixel(self.payload_bytes, self.height, self.width)
 
     def to_dict(self) -> dict:
+        tables = self.tables.to_dict()
+        if self.components == 1:
+            tables.pop("chroma")
         return {
             "height": self.height,
             "width": self.width,
             "components": self.components,
+            "color": self.color,
             "subsampling": self.subsampling,
             "frame": self.frame,
             "file_bytes": self.file_bytes,
             "payload_bytes": self.payload_bytes,
             "bpp": round(self.bpp, 6),
             "payload_bpp": round(self.payload_bpp, 6),
-            "tables": self.tables.to_dict(),
+            "tables": tables,
         }
 
 
 def inspect(source: bytes | str | Path) -> JpegInfo:
-    """Size, sampling, tables and byte counts of a JPEG file."""
+    """Size, sampling, colour, tables and byte counts of a JPEG file, from its markers alone."""
     data = load_bytes(source)
-    coefficients = read_coefficients(data)
-    height, width = coefficients.size
+    header = read_frame_header(data)
+    slots = [slot for *_, slot in header.components]
+    luma = header.tables[slots[0]]
+    chroma = header.tables[slots[1]] if len(slots) > 1 else luma.clone()
     return JpegInfo(
-        height=height,
-        width=width,
-        components=coefficients.num_channels,
-        subsampling=coefficients.subsampling,
-        frame=frame_type(data),
-        tables=coefficients.tables,
+        height=header.height,
+        width=header.width,
+        components=len(header.components),
+        subsampling=header.subsampling,
+        frame=header.frame,
+        color=header.color,
+        tables=QuantTables(luma, chroma),
         file_bytes=len(data),
         payload_bytes=payload_bytes(data),
     )
+
+
+def check_claimed_size(data: bytes, max_pixels: int = MAX_PIXELS, name: str = "source") -> None:
+    """Refuse a stream whose header claims more than ``max_pixels`` pixels, before decoding it."""
+    header = read_frame_header(data, name)
+    if header.pixels > max_pixels:
+        raise ValueError(f"{name}: the JPEG header claims {header.width}x{header.height} pixels, above the limit of"
+                         f" {max_pixels} (pass a larger max_pixels to accept it)")  # fmt: skip
 
 
 def bits_per_pixel(num_bytes: int, height: int, width: int) -> float:

@@ -37,6 +37,7 @@ def save_jpeg(
     tables: QuantTables | int,
     subsampling: str = "4:2:0",
     optimize: bool = True,
+    icc_profile: bytes | None = None,
 ) -> bytes:
     """Encode one image as a baseline JPEG with exactly these tables (Pillow, libjpeg-turbo).
 
@@ -45,6 +46,7 @@ def save_jpeg(
         tables: integer steps 1..255 (``QuantTables``) or an IJG quality 0..100.
         subsampling: ``"4:2:0"`` or ``"4:4:4"`` (ignored for grayscale).
         optimize: per-image optimized Huffman tables (two-pass); else Annex K tables.
+        icc_profile: an ICC colour profile to embed (the source picture's), or ``None``.
 
     Returns:
         The JPEG file as bytes (SOF0; the tables are written as given, never rescaled).
@@ -53,7 +55,7 @@ def save_jpeg(
     luma, chroma = _tables_for(tables).baseline()
     check_subsampling(subsampling)
     qtables = [luma.flatten().tolist()]
-    options = {}
+    options: dict = {"icc_profile": icc_profile} if icc_profile else {}
     if pixels.ndim == 3:
         qtables.append(chroma.flatten().tolist())
         options["subsampling"] = _PILLOW_SUBSAMPLING[subsampling]

@@ -74,9 +74,9 @@ def from_zigzag(values: torch.Tensor) -> torch.Tensor:
 def ijg_scale_factor(quality: int) -> int:
     """libjpeg's ``jpeg_quality_scaling``: quality 1..100 -> percentage scale (0 is treated as 1)."""
     if isinstance(quality, bool) or not isinstance(quality, (int, float)) or quality != quality:
-        raise ValueError(f"quality: expected a number in 0..100, got {quality!r}")
-    if not 0 <= quality <= 100:
-        raise ValueError(f"quality: expected a number in 0..100, got {quality}")
+        raise ValueError(f"quality: expected an integer in 0..100, got {quality!r}")
+    if not 0 <= quality <= 100 or quality != int(quality):
+        raise ValueError(f"quality: expected an integer in 0..100, got {quality}")
     q = min(max(int(quality), 1), 100)
     return 5000 // q if q < 50 else 200 - 2 * q
 
@@ -202,20 +202,33 @@ class QuantTables:
             raise ValueError(f"tables.order: expected 'natural' or 'zigzag', got {order!r}")
 
         def parse(name: str) -> torch.Tensor:
+            if _holds_bool(data[name]):
+                raise ValueError(f"tables.{name}: expected numbers, got true/false")
             try:
                 t = torch.tensor(data[name], dtype=torch.float64)
-            except (TypeError, ValueError) as err:
+            except (TypeError, ValueError, RuntimeError) as err:
                 raise ValueError(f"tables.{name}: not a numeric 8x8 array ({err})") from None
-            if t.numel() != 64:
-                raise ValueError(f"tables.{name}: expected 64 values, got {t.numel()}")
-            t = from_zigzag(t.flatten()) if order == "zigzag" else t.reshape(8, 8)
+            if not torch.isfinite(t).all():
+                raise ValueError(f"tables.{name}: contains NaN or Infinity")
+            if t.numel() == 0 or t.numel() % 64:
+                raise ValueError(f"tables.{name}: expected 64 values (or B x 64 per-sample), got {t.numel()}")
+            per_sample = t.numel() > 64
+            if order == "zigzag":
+                t = from_zigzag(t.reshape(-1, 64))
+            t = t.reshape(-1, 8, 8) if per_sample else t.reshape(8, 8)
             return t.to(torch.int64) if torch.equal(t, t.round()) else t
 
         return cls(parse("luma"), parse("chroma"))
 
     def save(self, path: str | Path) -> None:
-        """Write the tables as JSON (natural order)."""
-        Path(path).write_text(json.dumps(self.to_dict(), indent=1) + "\n")
+        """Write the tables as JSON (natural order), atomically."""
+        path = Path(path)
+        temporary = path.with_name(f".{path.name}.tmp")
+        try:
+            temporary.write_text(json.dumps(self.to_dict(), indent=1) + "\n")
+            temporary.replace(path)
+        finally:
+            temporary.unlink(missing_ok=True)
 
     @classmethod
     def load(cls, path: str | Path) -> QuantTables:
@@ -224,6 +237,8 @@ class QuantTables:
             data = json.loads(Path(path).read_text())
         except FileNotFoundError:
             raise ValueError(f"tables path: no such file {str(path)!r}") from None
+        except (IsADirectoryError, PermissionError, UnicodeDecodeError) as err:
+            raise ValueError(f"tables path: cannot read {str(path)!r} ({err})") from None
         except json.JSONDecodeError as err:
             raise ValueError(f"tables path: {str(path)!r} is not valid JSON ({err})") from None
         return cls.from_dict(data)
@@ -236,6 +251,12 @@ class QuantTables:
             rows = "\n".join(" ".join(f"{v:3d}" for v in row) for row in table.tolist())
             blocks.append(f"# {name}\n{rows}")
         return "\n".join(blocks) + "\n"
+
+
+def _holds_bool(value: object) -> bool:
+    if isinstance(value, bool):
+        return True
+    return isinstance(value, (list, tuple)) and any(_holds_bool(v) for v in value)
 
 
 _INTEGER_DTYPES = (torch.uint8, torch.int8, torch.int16, torch.int32, torch.int64)
