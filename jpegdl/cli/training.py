@@ -38,7 +38,10 @@ def config_from_args(args: argparse.Namespace):
                              f" be given, got {', '.join(changed)}")  # fmt: skip
         if "out" not in values:
             raise ValueError("resume: name the run to continue with --out RUN")
-        state = load_checkpoint(RunFolder(values["out"]).checkpoint, "resume")
+        checkpoint = RunFolder(values["out"]).checkpoint
+        if not checkpoint.is_file():
+            raise ValueError(f"resume: no checkpoint {str(checkpoint)!r} to resume from")
+        state = load_checkpoint(checkpoint, "resume")
         saved = TrainConfig.from_dict(state.get("config", {}))
         return replace(saved, **values)
     if (jpeg_values and not args.jpeg) or (args.jpeg is False and jpeg_values):
