@@ -1,0 +1,112 @@
+"""A run folder's layout: where the config, checkpoint, summary, metrics and anchors live."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+CONFIG, CHECKPOINT, SUMMARY, METRICS_CSV, ANCHORS, LOCK = (
+    "config.json", "last.pt", "summary.json", "metrics.csv", "anchors", ".lock",
+)  # fmt: skip
+_ANCHOR_NAME = re.compile(r"epoch(\d+)\.pt$")
+
+
+class RunFolder:
+    """Paths and small readers of one ``jpegdl train`` run folder.
+
+    ``RUN/config.json`` (the :class:`~jpegdl.runs.config.TrainConfig`), ``RUN/last.pt`` (the
+    latest checkpoint), ``RUN/summary.json`` (written at the end), ``RUN/metrics.csv`` and
+    ``RUN/anchors/epochNNNN.pt`` (model-only checkpoints kept with ``--save-every``).
+    """
+
+    def __init__(self, path: str | Path) -> None:
+        self.path = Path(path)
+
+    @property
+    def config(self) -> Path:
+        return self.path / CONFIG
+
+    @property
+    def checkpoint(self) -> Path:
+        return self.path / CHECKPOINT
+
+    @property
+    def summary(self) -> Path:
+        return self.path / SUMMARY
+
+    @property
+    def metrics(self) -> Path:
+        return self.path / METRICS_CSV
+
+    def anchor(self, epoch: int) -> Path:
+        """Where the model after ``epoch`` (1-based) is kept."""
+        return self.path / ANCHORS / f"epoch{epoch:04d}.pt"
+
+    def anchors(self) -> list[tuple[int, Path]]:
+        """``(epoch, path)`` of the kept anchors, in training order."""
+        found = ((m, p) for p in (self.path / ANCHORS).glob("epoch*.pt") if (m := _ANCHOR_NAME.search(p.name)))
+        return sorted((int(m.group(1)), p) for m, p in found)
+
+    def has_outputs(self) -> bool:
+        """Whether a run already wrote here (a config, checkpoint or summary)."""
+        return any(p.exists() for p in (self.config, self.checkpoint, self.summary))
+
+    def read_summary(self) -> dict:
+        try:
+            return json.loads(self.summary.read_text())
+        except (OSError, UnicodeDecodeError, json.JSONDecodeError) as err:
+            raise ValueError(f"run: cannot read {str(self.summary)!r} ({err})") from None
+
+    def remove_stale_temporaries(self) -> None:
+        """Delete the ``.NAME.*.tmp`` files a killed atomic write left behind."""
+        for folder in (self.path, self.path / ANCHORS):
+            for stale in folder.glob(".*.tmp"):
+                stale.unlink(missing_ok=True)
+
+    @contextmanager
+    def lock(self) -> Iterator[None]:
+        """Hold ``RUN/.lock`` while training: a second writer fails instead of mixing two runs.
+
+        A lock left by a process that no longer exists (killed) is taken over.
+        """
+        self.path.mkdir(parents=True, exist_ok=True)
+        lock = self.path / LOCK
+        for _ in range(2):
+            try:
+                handle = os.open(lock, os.O_CREAT | os.O_EXCL | os.O_WRONLY)
+                break
+            except FileExistsError:
+                if _alive(lock):
+                    raise ValueError(
+                        f"out: {str(self.path)!r} is in use by another training process ({str(lock)!r});"
+                        " wait for it or delete the lock if that process is gone"
+                    ) from None
+                lock.unlink(missing_ok=True)
+        else:
+            raise ValueError(f"out: cannot lock {str(self.path)!r}")
+        try:
+            os.write(handle, str(os.getpid()).encode())
+            os.close(handle)
+            yield
+        finally:
+            lock.unlink(missing_ok=True)
+
+
+def _alive(lock: Path) -> bool:
+    try:
+        pid = int(lock.read_text().strip() or "0")
+    except (OSError, ValueError):
+        return True  # being written right now
+    if pid <= 0:
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
