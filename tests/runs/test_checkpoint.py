@@ -26,7 +26,7 @@ def test_a_checkpoint_that_would_run_code_is_refused_everywhere(tmp_path):
     run = tmp_path / "run"
     run.mkdir()
     torch.save({"config": {}, "model": _RunsCode(str(marker))}, run / "last.pt")
-    with pytest.raises(ValueError, match="refused .* holds more than weights"):
+    with pytest.raises(ValueError, match=r"refused .* holds more than weights"):
         load_checkpoint(run / "last.pt")
     with pytest.raises(ValueError, match="model: refused"):
         load_classifier(run)

@@ -26,7 +26,7 @@ def test_an_existing_run_is_never_replaced_silently(tmp_path):
     out = tmp_path / "run"
     out.mkdir()
     TrainConfig(out=str(out)).save(out / "config.json")
-    with pytest.raises(ValueError, match="already holds a run; pass --resume .* or --overwrite"):
+    with pytest.raises(ValueError, match=r"already holds a run; pass --resume .* or --overwrite"):
         Trainer(TrainConfig(out=str(out)))
     with pytest.raises(ValueError, match="resume: no checkpoint"):
         Trainer(TrainConfig(out=str(out)), resume=True)
