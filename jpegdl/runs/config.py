@@ -20,7 +20,6 @@ from jpegdl.distill import DistillSettings
 from jpegdl.layers import JPEGLayer
 from jpegdl.utils import atomic_write_text, option
 
-
 TABLE_INITS = ("ijg", "flat", "lsq", "sensitivity")
 
 
