@@ -3,38 +3,34 @@
 from __future__ import annotations
 
 import argparse
-from collections.abc import Sequence
+import math
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 
-def quality(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected an integer 0..100, got {text!r}") from None
-    if not 0 <= value <= 100:
-        raise argparse.ArgumentTypeError(f"expected an integer 0..100, got {value}")
-    return value
+def bounded(kind: type, low: float | None = None, high: float | None = None) -> Callable[[str], float]:
+    """An argparse ``type`` that parses ``kind`` (int or float) and checks ``low <= value <= high``, finite."""
+    if kind is int:
+        expected = f"an integer {low}..{high}" if high is not None else f"an integer >= {low}"
+    else:
+        expected = f"a finite number >= {low}" if high is None else f"a number in [{low}, {high}]"
+
+    def parse(text: str) -> float:
+        try:
+            value = kind(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected {expected}, got {text!r}") from None
+        if not math.isfinite(value) or (low is not None and value < low) or (high is not None and value > high):
+            raise argparse.ArgumentTypeError(f"expected {expected}, got {text}")
+        return value
+
+    parse.__name__ = kind.__name__  # argparse names the type in its messages
+    return parse
 
 
-def non_negative(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a number >= 0, got {text!r}") from None
-    if not value >= 0 or value == float("inf"):
-        raise argparse.ArgumentTypeError(f"expected a finite number >= 0, got {text}")
-    return value
-
-
-def positive_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected an integer >= 1, got {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"expected an integer >= 1, got {value}")
-    return value
+quality = bounded(int, 0, 100)
+non_negative = bounded(float, 0)
+positive_int = bounded(int, 1)
 
 
 def load_runs(
@@ -76,3 +72,37 @@ def pick_device(name: str):
     from jpegdl.utils import resolve_device
 
     return resolve_device(name)
+
+
+def add_data_flags(parser: argparse.ArgumentParser, dataset_help: str = "the dataset the runs were trained on") -> None:
+    """``--dataset`` and ``--data-root``, as every command that reads a dataset takes them."""
+    parser.add_argument("--dataset", help=f"dataset name (default: {dataset_help})")
+    parser.add_argument("--data-root", dest="data_root", metavar="DIR",
+                        help="folder holding the dataset files (default: the installed copy)")  # fmt: skip
+
+
+def add_device_flag(parser: argparse.ArgumentParser) -> None:
+    """``--device auto|cpu|cuda[:N]``."""
+    parser.add_argument("--device", default="auto", help="auto (CUDA when present), cpu or cuda[:N] (default: auto)")
+
+
+def output_folder(path: str, name: str = "out") -> Path:
+    """Check (before any work) that ``path`` can be an output folder, and create it."""
+    folder = Path(path)
+    if folder.exists() and not folder.is_dir():
+        raise ValueError(f"{name}: {path!r} is a file, not a folder")
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder
+
+
+def output_file(path: str, suffixes: Sequence[str], name: str = "out") -> Path:
+    """Check (before any work) that ``path`` can be written: a file name with one of ``suffixes``
+    in an existing folder."""
+    file = Path(path)
+    if file.is_dir():
+        raise ValueError(f"{name}: {path!r} is a folder; name the file to write")
+    if file.suffix.lower() not in suffixes:
+        raise ValueError(f"{name}: {path!r} should end in {' or '.join(suffixes)}")
+    if not file.parent.is_dir():
+        raise ValueError(f"{name}: the folder {str(file.parent)!r} does not exist")
+    return file

@@ -6,7 +6,15 @@ import argparse
 import json
 from pathlib import Path
 
-from jpegdl.cli.arguments import load_runs, pick_device, positive_int
+from jpegdl.cli.arguments import (
+    add_data_flags,
+    add_device_flag,
+    load_runs,
+    output_file,
+    output_folder,
+    pick_device,
+    positive_int,
+)
 from jpegdl.data import dataset_slice
 
 
@@ -35,6 +43,7 @@ def _cmd_attack(args: argparse.Namespace) -> None:
     from jpegdl.robust import robust_accuracy
     from jpegdl.robust.attacks import settings_for
 
+    out = output_folder(args.out)
     models, configs, dataset = load_runs(args.run, args.dataset, strip_jpeg=False, label_by="folder")
     epsilons = [eps for eps in args.eps if eps > 0]
     if not epsilons:
@@ -51,8 +60,6 @@ def _cmd_attack(args: argparse.Namespace) -> None:
             results[label][name] = robust_accuracy(
                 model, test, settings, args.gradient, args.layer_mode, args.batch_size, device, args.seed
             )
-    out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
     settings = {
         "attacks": args.attack, "eps": epsilons, "steps": args.steps, "step_size": args.step_size,
         "step_size_default": "2.5 * eps / steps", "random_start": not args.no_random_start,
@@ -97,6 +104,7 @@ def _cmd_explain(args: argparse.Namespace) -> None:
     from jpegdl.robust import layer_mode, saliency_maps
     from jpegdl.runs import inner_classifier
 
+    output_file(args.out, (".png",))
     models, _, dataset = load_runs(args.run, args.dataset, strip_jpeg=False, label_by="folder")
     test = dataset_slice(dataset, "test", args.data_root)
     device = pick_device(args.device)
@@ -166,7 +174,8 @@ def add_robust_parsers(commands: argparse._SubParsersAction) -> None:
                         help="comma list in [0, 1], fractions allowed (default 1/255,2/255,4/255,8/255)")  # fmt: skip
     attack.add_argument("--steps", type=positive_int, default=5, help="PGD iterations (5, as JPEG-DL's protocol)")
     attack.add_argument("--step-size", dest="step_size", type=_step_size, help="PGD step (default 2.5 * eps / steps)")
-    attack.add_argument("--no-random-start", dest="no_random_start", action="store_true")
+    attack.add_argument("--no-random-start", dest="no_random_start", action="store_true",
+                        help="start PGD at the clean image instead of a random point of the ball")  # fmt: skip
     surface = attack.add_mutually_exclusive_group()
     surface.add_argument("--through-layer", dest="gradient", action="store_const", const="layer",
                          help="differentiate the full model, JPEG layer included (default)")  # fmt: skip
@@ -177,12 +186,13 @@ def add_robust_parsers(commands: argparse._SubParsersAction) -> None:
     attack.set_defaults(gradient="layer")
     attack.add_argument("--layer-mode", dest="layer_mode", choices=("soft", "hard"),
                         help="run JPEG layers soft or hard (rounded tables, straight-through gradient)")  # fmt: skip
-    attack.add_argument("--backend", choices=BACKENDS, default="torchattacks")
+    attack.add_argument("--backend", choices=BACKENDS, default="torchattacks",
+                        help="torchattacks (default) or jpegdl's native few-line FGSM/PGD")  # fmt: skip
     attack.add_argument("--images", type=positive_int, help="first N test images (default: all)")
-    attack.add_argument("--dataset", help="default: the dataset the runs were trained on")
-    attack.add_argument("--data-root", dest="data_root")
-    attack.add_argument("--batch-size", dest="batch_size", type=positive_int, default=250)
-    attack.add_argument("--device", default="auto")
+    add_data_flags(attack)
+    attack.add_argument("--batch-size", dest="batch_size", type=positive_int, default=250,
+                        help="images attacked at once (default: 250)")  # fmt: skip
+    add_device_flag(attack)
     attack.add_argument("--seed", type=int, default=0, help="seed of PGD's random starts")
     attack.add_argument("--out", required=True, help="output folder")
     attack.set_defaults(handler=_cmd_attack)
@@ -195,13 +205,14 @@ def add_robust_parsers(commands: argparse._SubParsersAction) -> None:
     )
     explain.add_argument("--run", action="append", required=True, help="run folder (repeatable: baseline, JPEG-DL)")
     explain.add_argument("--images", type=positive_int, default=8, help="number of test images (8)")
-    explain.add_argument("--method", choices=sorted(SALIENCY_METHODS), default="gradcam++")
+    explain.add_argument("--method", choices=sorted(SALIENCY_METHODS), default="gradcam++",
+                         help="class-activation method (default: gradcam++)")  # fmt: skip
     explain.add_argument("--layer", help="module in the network, e.g. layers.2 (default: the final feature map)")
     explain.add_argument("--select", choices=("first", "disagree"), default="first",
                          help="first N test images, or those the first run gets wrong and the last right")  # fmt: skip
-    explain.add_argument("--layer-mode", dest="layer_mode", choices=("soft", "hard"))
-    explain.add_argument("--dataset")
-    explain.add_argument("--data-root", dest="data_root")
-    explain.add_argument("--device", default="auto")
+    explain.add_argument("--layer-mode", dest="layer_mode", choices=("soft", "hard"),
+                         help="run JPEG layers soft or hard (default: as trained, soft)")  # fmt: skip
+    add_data_flags(explain)
+    add_device_flag(explain)
     explain.add_argument("--out", required=True, help="PNG file to write")
     explain.set_defaults(handler=_cmd_explain)

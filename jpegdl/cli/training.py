@@ -139,6 +139,7 @@ def add_train_parsers(commands: argparse._SubParsersAction) -> None:
     demo = commands.add_parser(
         "demo", help="the codec against libjpeg-turbo on bundled photos, then a short JPEG-DL training"
     )
-    demo.add_argument("--qualities", type=quality, nargs="+", default=[10, 50, 75, 90])
+    demo.add_argument("--qualities", type=quality, nargs="+", default=[10, 50, 75, 90],
+                      help="IJG qualities of the codec comparison (default: 10 50 75 90)")  # fmt: skip
     demo.add_argument("--codec-only", action="store_true", help="skip the training part")
     demo.set_defaults(handler=_cmd_demo)

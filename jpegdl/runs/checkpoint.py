@@ -41,8 +41,10 @@ def load_checkpoint(path: str | Path, name: str = "checkpoint") -> dict:
     except pickle.UnpicklingError as err:
         blocked = re.search(r"(?:unsupported|unsafe) GLOBAL ([\w.]+)", str(err), re.IGNORECASE)
         if blocked:
-            raise ValueError(f"{name}: refused {str(path)!r}: it holds more than weights (it would import"
-                             f" {blocked.group(1)} to load; only tensors, numbers and containers are accepted)") from None
+            raise ValueError(
+                f"{name}: refused {str(path)!r}: it holds more than weights (it would import {blocked.group(1)} to"
+                " load; only tensors, numbers and containers are accepted)"
+            ) from None
         raise ValueError(f"{name}: {str(path)!r} is not a readable checkpoint (corrupt pickle data)") from None
     except (EOFError, RuntimeError, zipfile.BadZipFile, OSError, ValueError) as err:
         reason = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__

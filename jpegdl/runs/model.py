@@ -112,7 +112,7 @@ def load_route(run: str | Path) -> list[nn.Module]:
             " --save-every N"
         )
     paths = [path for _, path in anchors]
-    if folder.checkpoint.is_file():
-        if int(load_checkpoint(folder.checkpoint, "teacher")["epoch"]) + 1 != anchors[-1][0]:
-            paths.append(folder.checkpoint)
+    final_epoch = int(load_checkpoint(folder.checkpoint, "teacher")["epoch"]) + 1 if folder.checkpoint.is_file() else 0
+    if final_epoch and final_epoch != anchors[-1][0]:
+        paths.append(folder.checkpoint)
     return [load_classifier(p, strip_jpeg=False)[0] for p in paths]
