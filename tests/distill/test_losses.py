@@ -141,3 +141,29 @@ def test_congruence_ignores_feature_scale_and_width_and_sees_geometry():
 def test_bad_arguments_give_clear_errors(call, message):
     with pytest.raises(ValueError, match=message):
         call()
+
+
+@pytest.mark.parametrize("scale", [0.5, 1.0, 3.0, 6.0, 10.0])
+def test_ttm_and_wttm_defaults_step_like_kd(scale):
+    """The default objectives' gradients on the student's logits are within 2x of KD's (same lr)."""
+    import torch.nn.functional as F
+
+    from jpegdl.distill import DistillSettings
+
+    generator = torch.Generator().manual_seed(0)
+    student = (scale * torch.randn(256, 10, generator=generator)).requires_grad_()
+    teacher = 1.5 * scale * torch.randn(256, 10, generator=generator)
+    labels = teacher.argmax(1)
+
+    def gradient_norm(method: str) -> float:
+        settings = DistillSettings(method)
+        power = float(power_sum(teacher, 0.25).mean())
+        term = {"kd": lambda: kd_loss(student, teacher, 4.0), "ttm": lambda: ttm_loss(student, teacher, 0.25),
+                "wttm": lambda: wttm_loss(student, teacher, 0.25)}[method]()  # fmt: skip
+        loss = settings.ce_weight() * F.cross_entropy(student, labels) + settings.logit_beta(power) * term
+        (grad,) = torch.autograd.grad(loss, student)
+        return grad.norm().item()
+
+    kd = gradient_norm("kd")
+    for method in ("ttm", "wttm"):
+        assert 1 / 2 <= gradient_norm(method) / kd <= 2, method

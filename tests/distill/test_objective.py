@@ -30,8 +30,8 @@ def route_teacher(tmp_path_factory, trained_run):
 
 def test_defaults_follow_the_papers_and_validate():
     assert (DistillSettings("kd").ce_weight(), DistillSettings("kd").logit_beta(None)) == (0.1, 0.9)
-    assert (DistillSettings("ttm").ce_weight(), DistillSettings("ttm").logit_beta(None)) == (1.0, 36.0)
-    assert DistillSettings("wttm").logit_beta(2.0) == 18.0
+    assert (DistillSettings("ttm").ce_weight(), DistillSettings("ttm").logit_beta(None)) == (1 / 15, 36 / 15)
+    assert DistillSettings("wttm").logit_beta(2.0) == 36 / 15 / 2
     assert DistillSettings("rco", rco_loss="ttm").logit_loss == "ttm"
     assert DistillSettings("cckd", beta=5.0).logit_beta(None) == 0.9  # beta weighs the congruence term
     bad = [({"gamma": 0.0}, "gamma: expected a finite value > 0"), ({"gamma": -1.0}, "gamma"),
