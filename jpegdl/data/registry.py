@@ -95,6 +95,17 @@ def create_dataset(
     raise ValueError(f"dataset: expected one of {DATASETS}, got {name!r}")
 
 
+def _load_rgb(path: str):
+    """ImageFolder's loader: an RGB PIL image, or a ``ValueError`` that names the unreadable file."""
+    from PIL import Image, UnidentifiedImageError
+
+    try:
+        with Image.open(path) as image:
+            return image.convert("RGB")
+    except (UnidentifiedImageError, OSError, SyntaxError, Image.DecompressionBombError) as err:
+        raise ValueError(f"dataset: cannot read image {path!r} ({err}); remove or replace it") from None
+
+
 def _image_folder(path: Path, split: str, augment: bool, image_size: int) -> tuple[Dataset, DatasetInfo]:
     from torchvision.datasets import ImageFolder
 
@@ -102,7 +113,8 @@ def _image_folder(path: Path, split: str, augment: bool, image_size: int) -> tup
     folder = next((path / c for c in candidates if (path / c).is_dir()), None)
     if folder is None:
         raise ValueError(f"dataset: {str(path)!r} needs a {' or '.join(candidates)} subfolder of class folders")
-    dataset = ImageFolder(str(folder), transform=_transforms("imagefolder", augment, image_size))
+    dataset = ImageFolder(str(folder), transform=_transforms("imagefolder", augment, image_size),
+                          loader=_load_rgb)  # fmt: skip
     if not dataset.classes:
         raise ValueError(f"dataset: no class folders in {str(folder)!r}")
     info = DatasetInfo(f"imagefolder:{path}", len(dataset.classes), 3, image_size, IMAGENET_MEAN, IMAGENET_STD)

@@ -99,3 +99,19 @@ def test_cifar_stand_in_in_torchvision_layout(tmp_path, monkeypatch, name, class
     assert label == 2
     augmented, _ = train[0]
     assert augmented.shape == (3, 32, 32)
+
+
+def test_a_corrupt_image_in_an_image_folder_is_named(tmp_path):
+    import numpy as np
+    from PIL import Image
+
+    from jpegdl.data import create_dataset
+
+    for name in ("a", "b"):
+        (tmp_path / "train" / name).mkdir(parents=True)
+        Image.fromarray(np.zeros((8, 8, 3), dtype=np.uint8)).save(tmp_path / "train" / name / "ok.png")
+    (tmp_path / "train" / "b" / "broken.png").write_bytes(b"\x89PNG\r\n\x1a\nnot really")
+    dataset, _ = create_dataset(f"imagefolder:{tmp_path}", "train", augment=False)
+    broken = [i for i, (path, _) in enumerate(dataset.samples) if path.endswith("broken.png")][0]
+    with pytest.raises(ValueError, match=r"cannot read image .*broken\.png"):
+        dataset[broken]
