@@ -4,7 +4,7 @@ Everything here loads with ``torch.load(weights_only=True)``: a checkpoint that 
 code is refused with a one-line error.
 """
 
-from jpegdl.runs.checkpoint import load_checkpoint, save_checkpoint
+from jpegdl.checkpoints import load_checkpoint, save_checkpoint
 from jpegdl.runs.config import PRESETS, JPEGConfig, TrainConfig
 from jpegdl.runs.folder import RunFolder
 from jpegdl.runs.model import build_model, inner_classifier, jpeg_layer, load_classifier, load_route

@@ -8,12 +8,12 @@ from pathlib import Path
 from torch import nn
 from torch.nn.parallel import DistributedDataParallel
 
+from jpegdl.checkpoints import load_checkpoint
 from jpegdl.data import DatasetInfo, create_dataset
 from jpegdl.data.registry import known_info
 from jpegdl.jpeg.tables import QuantTables
 from jpegdl.layers import JPEGLayer, JPEGModel, Normalize, prepend
 from jpegdl.models import create
-from jpegdl.runs.checkpoint import load_checkpoint
 from jpegdl.runs.config import TrainConfig
 from jpegdl.runs.folder import RunFolder
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from jpegdl.runs.checkpoint import load_checkpoint
+from jpegdl.checkpoints import load_checkpoint
 from jpegdl.runs.folder import RunFolder
 from jpegdl.runs.model import jpeg_layer, model_from_state
 

@@ -19,11 +19,11 @@ from torch.nn.parallel import DistributedDataParallel
 from torch.utils.data import DataLoader, Dataset, DistributedSampler, Subset
 from tqdm import tqdm
 
+from jpegdl.checkpoints import load_checkpoint, rng_state, save_checkpoint, set_rng_state
 from jpegdl.data import create_dataset, dataset_slice
 from jpegdl.evaluate import dataset_bpp, top1_accuracy
 from jpegdl.jpeg.tables import QuantTables
 from jpegdl.runs import RunFolder, TrainConfig, build_model, jpeg_layer, load_classifier, load_route
-from jpegdl.runs.checkpoint import load_checkpoint, rng_state, save_checkpoint, set_rng_state
 from jpegdl.tables import lsq_tables, sensitivity_tables
 from jpegdl.utils import atomic_write_text, init_distributed, resolve_device, shutdown
 

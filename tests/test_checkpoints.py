@@ -7,8 +7,8 @@ import textwrap
 import pytest
 import torch
 
-from jpegdl.runs import RunFolder, load_checkpoint, load_classifier, save_checkpoint
-from jpegdl.runs.checkpoint import rng_state, set_rng_state
+from jpegdl.checkpoints import load_checkpoint, rng_state, save_checkpoint, set_rng_state
+from jpegdl.runs import RunFolder, load_classifier
 
 
 class _RunsCode:

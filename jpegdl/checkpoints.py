@@ -1,5 +1,7 @@
 """Checkpoints that load without running code: tensors, numbers, strings, lists and dicts only.
 
+Used by every part that saves state (training runs, EDIC, LAW); it imports nothing of jpegdl but utils.
+
 Every checkpoint is written atomically (temporary file + rename) and read with
 ``torch.load(weights_only=True)``: a file that needs more than that (a pickled object, which
 could run code) is refused with a one-line ``ValueError``, as is a truncated or corrupt one.
