@@ -29,7 +29,8 @@ def weight_layouts(weight: torch.Tensor) -> dict[str, torch.Tensor]:
     return {
         "cols": w.reshape(kc, c * kh * kw).contiguous(),  # im2col: [K_c, C*K_h*K_w]
         "mec": w.permute(2, 3, 1, 0).reshape(kh * kw * c, kc).contiguous(),  # MEC: [K_h*K_w*C, K_c]
-        "taps": w.permute(1, 2, 3, 0).contiguous(),  # CPO/CPS: [C, K_h, K_w, K_c]
+        # CPO/CPS: [C, K_h, K_w, K_c] with the kernel columns reversed (the scatter walks them backwards)
+        "taps": w.permute(1, 2, 3, 0).flip(2).contiguous(),
     }
 
 
@@ -71,7 +72,7 @@ def encode(x: torch.Tensor, geometry: ConvGeometry, kind: str) -> SparseMap:
 
 
 def sparse_conv(matrix: SparseMap, taps: torch.Tensor, bias: torch.Tensor | None = None) -> torch.Tensor:
-    """Scatter convolution of an encoded map with the weight in ``taps`` layout ``[C, K_h, K_w, K_c]``."""
+    """Scatter convolution of an encoded map with the weight in ``weight_layouts(...)["taps"]`` layout."""
     g = matrix.geometry
     function = kernels().cpo_conv if matrix.kind == "cpo" else kernels().cps_conv
     return function(matrix.arrays(), taps, bias, list(g.input_shape), *g.stride, *g.padding)

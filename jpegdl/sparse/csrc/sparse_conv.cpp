@@ -5,7 +5,8 @@
 //   input  x       [N, C, H, W]   (NCHW, unpadded; padding is applied by the routines)
 //   weight w_cols  [Kc, C*Kh*Kw]   (im2col order c, l, k)
 //   weight w_mec   [Kh*Kw*C, Kc]   (MEC order l, k, c)
-//   weight w_taps  [C, Kh, Kw, Kc] (CPO/CPS: one Kc-vector per input channel and kernel tap)
+//   weight w_taps  [C, Kh, Kw, Kc] (CPO/CPS: one Kc-vector per input channel and kernel tap, kernel
+//                                  columns reversed: w_taps[c, l, Kw-1-k] = weight[:, c, l, k])
 //   output         [N, Kc, Oh, Ow] (NCHW, contiguous)
 // Padded coordinates: ip = i + ph, jp = j + pw.  Window x covers padded columns x*sw .. x*sw+kw-1.
 //
@@ -246,12 +247,23 @@ std::vector<at::Tensor> encode(const at::Tensor& x, int64_t kh, int64_t kw, int6
     bool ok = true;
     auto raw = [&](int64_t, float) { ++word_count, ++values; };
     auto pattern = [&](int64_t, int64_t, const float*, int64_t n) { ++word_count, values += n; };
-    for (int64_t j = 0; j < g.w; ++j) {
-      if (cov.col_w0[j] < 0) continue;
-      if (!cps) {
-        ok &= scan_column(plane, g, cov, j, raw);
-        continue;
+    if (!cps) {  // branch-free count over covered rows and columns, row-major
+      for (int64_t i = 0; i < g.h; ++i) {
+        if (!cov.row_ok[i]) continue;
+        const float* row = plane + i * g.w;
+        int64_t row_count = 0;
+        bool row_finite = true;
+        for (int64_t j = 0; j < g.w; ++j) {
+          row_count += (row[j] != 0.f) & (cov.col_w0[j] >= 0);
+          row_finite &= std::isfinite(row[j]);
+        }
+        values += row_count;
+        ok &= row_finite;
       }
+      word_count = values;
+    }
+    for (int64_t j = 0; j < g.w && cps; ++j) {
+      if (cov.col_w0[j] < 0) continue;
       ColumnGrouper grouper;
       ok &= scan_column(plane, g, cov, j, [&](int64_t ip, float v) { grouper.add(ip, v, raw, pattern); });
       grouper.flush(raw, pattern);
@@ -299,6 +311,8 @@ std::vector<at::Tensor> encode(const at::Tensor& x, int64_t kh, int64_t kw, int6
     const float* plane = src + p * g.h * g.w;
     channel_data[e] = static_cast<int16_t>(p % g.c);
     int64_t pos = entry_word_start[e], value_pos = entry_value_start[e], next_w0 = 0, lc = 0;
+    std::vector<Word> column_words(cps ? 0 : g.h + 1);
+    std::vector<float> column_values(cps ? 0 : g.h + 1);
     auto raw = [&](int64_t ip, float v) {
       word_data[pos++] = static_cast<Word>(ip * kw + lc);
       value_data[value_pos++] = v;
@@ -312,8 +326,18 @@ std::vector<at::Tensor> encode(const at::Tensor& x, int64_t kh, int64_t kw, int6
       if (w0 < 0) continue;
       lc = cov.col_lc[j];
       while (next_w0 <= w0) segment_data[e * g.ow + next_w0++] = static_cast<int32_t>(pos);
-      if (!cps) {
-        scan_column(plane, g, cov, j, raw);
+      if (!cps) {  // branch-free compaction of one column through a small buffer
+        int64_t count = 0;
+        for (int64_t i = 0; i < g.h; ++i) {
+          const float v = plane[i * g.w + j];
+          column_words[count] = static_cast<Word>((i + g.ph) * kw + lc);
+          column_values[count] = v;
+          count += (v != 0.f) & cov.row_ok[i];
+        }
+        std::memcpy(word_data + pos, column_words.data(), count * sizeof(Word));
+        std::memcpy(value_data + value_pos, column_values.data(), count * sizeof(float));
+        pos += count;
+        value_pos += count;
         continue;
       }
       ColumnGrouper grouper;
@@ -341,29 +365,36 @@ std::vector<at::Tensor> cps_encode(const at::Tensor& x, int64_t kh, int64_t kw, 
 
 // ---------------------------------------------------------------- CPO / CPS convolution (scatter SpMV)
 
+inline void axpy(float* __restrict o, const float* __restrict w, float v, int64_t n) {
+#pragma omp simd
+  for (int64_t k = 0; k < n; ++k) o[k] += v * w[k];
+}
+
 struct Scatter {
   const Geometry& g;
   float* out;            // [N, Oh, Ow, Kc]
-  const float* weights;  // [C, Kh, Kw, Kc]
+  const float* weights;  // [C, Kh, Kw, Kc], kernel columns reversed: tap (l, k) at (l, Kw-1-k)
   int64_t k0, k1;        // this thread's output-channel slice
 
   // One non-zero v at padded row ip, column lc of first window w0, input channel ch, image b:
   // out[b, y, w0+t, :] += v * W[ch, l, lc - t*sw, :] for every valid kernel row l and overlap t.
+  // With reversed columns both sides advance with t; for stride 1 and the whole of Kc they are one
+  // contiguous run of (t_max+1)*Kc floats.
   inline void operator()(int64_t b, int64_t ch, int64_t w0, int64_t ip, int64_t lc, float v) const {
-    const int64_t kc = g.kc, t_max = std::min(lc / g.sw, g.ow - 1 - w0);
+    const int64_t kc = g.kc, t_max = std::min(g.sw == 1 ? lc : lc / g.sw, g.ow - 1 - w0);
     const int64_t l_lo = std::max<int64_t>(0, ip - (g.oh - 1) * g.sh), l_hi = std::min(g.kh - 1, ip);
     const float* tap_channel = weights + ch * g.kh * g.kw * kc;
+    const bool fused = g.sw == 1 && k0 == 0 && k1 == kc;
     for (int64_t l = l_lo; l <= l_hi; ++l) {
-      const int64_t d = ip - l;
-      if (d % g.sh) continue;
-      float* orow = out + ((b * g.oh + d / g.sh) * g.ow + w0) * kc;
-      const float* wrow = tap_channel + (l * g.kw + lc) * kc;
-      for (int64_t t = 0; t <= t_max; ++t) {
-        float* __restrict o = orow + t * kc;
-        const float* __restrict w = wrow - t * g.sw * kc;
-#pragma omp simd
-        for (int64_t k = k0; k < k1; ++k) o[k] += v * w[k];
+      const int64_t d = ip - l;  // = y * sh (integer divisions only when the stride needs them)
+      if (g.sh != 1 && d % g.sh) continue;
+      float* orow = out + ((b * g.oh + (g.sh == 1 ? d : d / g.sh)) * g.ow + w0) * kc;
+      const float* wrow = tap_channel + (l * g.kw + g.kw - 1 - lc) * kc;
+      if (fused) {
+        axpy(orow, wrow, v, (t_max + 1) * kc);
+        continue;
       }
+      for (int64_t t = 0; t <= t_max; ++t) axpy(orow + t * kc + k0, wrow + t * g.sw * kc + k0, v, k1 - k0);
     }
   }
 };
@@ -388,6 +419,9 @@ at::Tensor sparse_conv(const std::vector<at::Tensor>& matrix, const at::Tensor& 
   const Word* words = reinterpret_cast<const Word*>(matrix[3].data_ptr());
   const float* values = matrix[4].data_ptr<float>();
 
+  // u -> u / Kw for every index a word can hold (a table lookup instead of a division per non-zero)
+  std::vector<int32_t> row_of(g.hp * kw + kw);
+  for (int64_t u = 0; u < static_cast<int64_t>(row_of.size()); ++u) row_of[u] = static_cast<int32_t>(u / kw);
   auto out = at::empty({g.n, g.oh, g.ow, kc}, w_taps.options());
   float* out_data = out.data_ptr<float>();
   const float* bias_data = (bias.has_value() && bias->defined()) ? bias->data_ptr<float>() : nullptr;
@@ -406,6 +440,7 @@ at::Tensor sparse_conv(const std::vector<at::Tensor>& matrix, const at::Tensor& 
       for (int64_t k = k0; k < k1; ++k) o[k] = bias_data ? bias_data[k] : 0.f;
     }
     Scatter scatter{g, out_data, w_taps.data_ptr<float>(), k0, k1};
+    const int32_t* row_of_u = row_of.data();
     int64_t value_pos = 0;
     for (int64_t b = 0; b < g.n && k0 < k1; ++b) {
       for (int64_t e = image_ptr[b]; e < image_ptr[b + 1]; ++e) {
@@ -415,12 +450,12 @@ at::Tensor sparse_conv(const std::vector<at::Tensor>& matrix, const at::Tensor& 
           for (int64_t p = segment_ptr[e * g.ow + w0]; p < end; ++p) {
             const uint64_t word = words[p];
             if (!kCps || !(word & top_bit<Word>())) {
-              const int64_t ip = static_cast<int64_t>(word) / kw;
+              const int64_t ip = row_of_u[word];
               scatter(b, ch, w0, ip, static_cast<int64_t>(word) - ip * kw, values[kCps ? value_pos++ : p]);
               continue;
             }
             const int64_t group = static_cast<int64_t>((word & ~top_bit<Word>()) >> 3), missing = word & 7;
-            const int64_t q = group / kw, lc = group - q * kw;
+            const int64_t q = row_of_u[group], lc = group - q * kw;
             for (int64_t r = 0; r < 4; ++r) {
               if (r == missing) continue;
               scatter(b, ch, w0, 4 * q + r, lc, values[value_pos++]);
