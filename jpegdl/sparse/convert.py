@@ -92,8 +92,10 @@ def _check_sample(model: nn.Module, sample: torch.Tensor) -> None:
         raise ValueError("sample: expected a float32 CPU tensor the model accepts (a batch of inputs)")
 
 
-def profile_layer(name: str, conv: nn.Conv2d, x: torch.Tensor, methods: Iterable[str] = METHODS,
-                  candidates: Iterable[str] = CANDIDATES, repeats: int = 7, warmup: int = 2) -> LayerProfile:  # fmt: skip
+def profile_layer(
+    name: str, conv: nn.Conv2d, x: torch.Tensor, methods: Iterable[str] = METHODS,
+    candidates: Iterable[str] = CANDIDATES, repeats: int = 7, warmup: int = 2,
+) -> LayerProfile:  # fmt: skip
     """Time every method on ``x`` (the layer's real input) and measure every format; check each output."""
     kc, _, kh, kw = conv.weight.shape
     geometry = ConvGeometry(*x.shape, kc, (kh, kw), tuple(conv.stride), tuple(conv.padding))
@@ -105,7 +107,8 @@ def profile_layer(name: str, conv: nn.Conv2d, x: torch.Tensor, methods: Iterable
             got = layer(x)
             scale = expected.abs().max().item() + 1.0
             if not torch.allclose(got, expected, rtol=1e-4, atol=1e-4 * scale):
-                raise RuntimeError(f"{name}: method {method} differs from Conv2d by {(got - expected).abs().max():.3g}")
+                error = (got - expected).abs().max().item()
+                raise RuntimeError(f"{name}: method {method} differs from Conv2d by {error:.3g}")
             seconds[method] = median_seconds(lambda layer=layer: layer(x), repeats, warmup)
     cpo, cps = encode(x, geometry, "cpo"), encode(x, geometry, "cps")
     planes_zero = (x.flatten(2) == 0).all(dim=2).float().mean().item()

@@ -26,7 +26,8 @@ _LOCK = threading.Lock()
 def build_directory() -> Path:
     """Where the compiled library lives (created on demand)."""
     root = Path(os.environ.get("JPEGDL_CACHE", Path.home() / ".cache" / "jpegdl"))
-    tag = f"torch{torch.__version__.split('+')[0]}-py{sys.version_info.major}{sys.version_info.minor}-{platform.machine()}"
+    python = f"{sys.version_info.major}{sys.version_info.minor}"
+    tag = f"torch{torch.__version__.split('+')[0]}-py{python}-{platform.machine()}"
     return root / "sparse_ext" / tag
 
 

@@ -82,7 +82,8 @@ def im2col_bytes(geometry: ConvGeometry) -> int:
 
 def mec_bytes(geometry: ConvGeometry) -> int:
     """MEC's compact lowered matrix ``[N, O_w, H_p, K_w, C]`` in float32."""
-    return geometry.batch * geometry.out_size[1] * geometry.padded[0] * geometry.kernel[1] * geometry.in_channels * FLOAT_BYTES
+    g = geometry
+    return g.batch * g.out_size[1] * g.padded[0] * g.kernel[1] * g.in_channels * FLOAT_BYTES
 
 
 def dense_input_bytes(geometry: ConvGeometry) -> int:
@@ -91,4 +92,4 @@ def dense_input_bytes(geometry: ConvGeometry) -> int:
 
 
 WIDTHS = ("values float32 (4 B); CPO/CPS words uint16 (2 B, uint32 for tall maps); pointers int32 (4 B); "
-          "channel ids int16 (2 B); im2col/MEC float32 (4 B)")  # fmt: skip
+          "channel ids int16 (2 B); im2col/MEC float32 (4 B)")

@@ -33,7 +33,8 @@ class SparseConv2d(nn.Module):
     def __init__(self, conv: nn.Conv2d, method: str) -> None:
         super().__init__()
         if not is_eligible(conv):
-            raise ValueError("conv: expected an nn.Conv2d with groups=1, dilation=1, numeric zero padding, kernel > 1x1")
+            raise ValueError("conv: expected an nn.Conv2d with groups=1, dilation=1, numeric zero padding and a"
+                             " kernel larger than 1x1")
         if method not in METHODS:
             raise ValueError(f"method: expected one of {', '.join(METHODS)}, got {method!r}")
         self.method = method
@@ -41,7 +42,8 @@ class SparseConv2d(nn.Module):
         weight = conv.weight.detach().float().contiguous()
         self.register_buffer("weight", weight)
         self.register_buffer("bias", None if conv.bias is None else conv.bias.detach().float().contiguous())
-        check_conv(torch.zeros(1, weight.shape[1], *weight.shape[2:]), weight, self.bias, self.stride, self.padding)
+        probe = torch.zeros(1, weight.shape[1], *weight.shape[2:])
+        check_conv(probe, weight, self.bias, self.stride, self.padding)
         layout = {"im2col": "cols", "mec_a": "mec", "mec_b": "mec", "cpo": "taps", "cps": "taps"}.get(method)
         self.register_buffer("lowered_weight", None if layout is None else weight_layouts(weight)[layout])
         if layout is not None:
@@ -49,7 +51,8 @@ class SparseConv2d(nn.Module):
 
     def extra_repr(self) -> str:
         kc, c, kh, kw = self.weight.shape
-        return f"{c}, {kc}, kernel_size=({kh}, {kw}), stride={self.stride}, padding={self.padding}, method={self.method}"
+        geometry = f"kernel_size=({kh}, {kw}), stride={self.stride}, padding={self.padding}"
+        return f"{c}, {kc}, {geometry}, method={self.method}"
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if self.method == "torch":
@@ -57,7 +60,7 @@ class SparseConv2d(nn.Module):
         if x.dim() != 4 or x.dtype != torch.float32 or x.device.type != "cpu" or x.shape[1] != self.weight.shape[1]:
             raise ValueError(f"x: expected float32 [N, {self.weight.shape[1]}, H, W] on the CPU, got "
                              f"{x.dtype} {tuple(x.shape)} on {x.device}")  # fmt: skip
-        kc, c, kh, kw = self.weight.shape
+        kc, _, kh, kw = self.weight.shape
         geometry = ConvGeometry(*x.shape, kc, (kh, kw), self.stride, self.padding)
         hp, wp = geometry.padded
         if kh > hp or kw > wp:

@@ -92,8 +92,10 @@ def cps_conv(x, weight, bias=None, stride=1, padding=0) -> torch.Tensor:
 
 def conv2d(x, weight, bias=None, stride=1, padding=0, method: str = "cpo") -> torch.Tensor:
     """``F.conv2d`` by any of ``METHODS`` ("mec_a"/"mec_b": MEC's solution A/B; "torch": ``F.conv2d`` itself)."""
-    functions = {"im2col": im2col_conv, "cpo": cpo_conv, "cps": cps_conv,
-                 "mec_a": lambda *a: mec_conv(*a, solution="A"), "mec_b": lambda *a: mec_conv(*a, solution="B")}  # fmt: skip
+    functions = {
+        "im2col": im2col_conv, "cpo": cpo_conv, "cps": cps_conv,
+        "mec_a": lambda *a: mec_conv(*a, solution="A"), "mec_b": lambda *a: mec_conv(*a, solution="B"),
+    }  # fmt: skip
     if method == "torch":
         g = check_conv(x, weight, bias, stride, padding)
         return F.conv2d(x, weight, bias, g.stride, g.padding)

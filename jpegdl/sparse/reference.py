@@ -92,7 +92,7 @@ def _covered_nonzeros(x: torch.Tensor, geometry: ConvGeometry):
     w0_of, lc_of, rows_ok = _coverage(geometry)
     mask = (x != 0) & rows_ok.view(1, 1, -1, 1) & (w0_of >= 0).view(1, 1, 1, -1)
     b, c, i, j = mask.nonzero(as_tuple=True)
-    n, ch, h, w = x.shape
+    _, ch, h, w = x.shape
     order = torch.argsort(((b * ch + c) * w + j) * h + i)
     b, c, i, j = b[order], c[order], i[order], j[order]
     return b, c, i + geometry.padding[0], w0_of[j], lc_of[j], x[b, c, i, j]
@@ -177,12 +177,12 @@ def sparse_conv(matrix: SparseMap, weight: torch.Tensor, bias: torch.Tensor | No
     image, channel, ip, jp, values = decode(matrix)
     (oh, ow), (kh, kw), (sh, sw) = g.out_size, g.kernel, g.stride
     out = torch.zeros(g.batch, oh, ow, g.out_channels)
-    for l in range(kh):
+    for row in range(kh):
         for k in range(kw):
-            dy, dx = ip - l, jp - k
+            dy, dx = ip - row, jp - k
             y, x = torch.div(dy, sh, rounding_mode="floor"), torch.div(dx, sw, rounding_mode="floor")
             ok = (dy >= 0) & (dx >= 0) & (dy % sh == 0) & (dx % sw == 0) & (y < oh) & (x < ow)
-            contribution = values[ok].unsqueeze(1) * weight[:, channel[ok], l, k].T
+            contribution = values[ok].unsqueeze(1) * weight[:, channel[ok], row, k].T
             out.index_put_((image[ok], y[ok], x[ok]), contribution, accumulate=True)
     return _finish(out.permute(0, 3, 1, 2).contiguous(), bias)
 
