@@ -37,7 +37,8 @@ class LayerProfile:
     bytes: dict[str, int]  # im2col, mec, cpo, cps (lowered formats) and input (the dense map)
     index_bits: dict[str, int]  # cpo, cps word widths
     seconds: dict[str, float]  # median wall time per method
-    choice: str  # fastest of the candidates that were timed
+    choice: str  # fastest (by median) of the candidates that were timed
+    min_seconds: dict[str, float] | None = None  # fastest repeat per method (less sensitive to other processes)
 
     def compression(self, fmt: str) -> float:
         """im2col bytes / bytes of ``fmt`` (both at their real widths)."""
@@ -53,8 +54,8 @@ class LayerProfile:
         return record
 
 
-def median_seconds(fn: Callable[[], object], repeats: int = 7, warmup: int = 2) -> float:
-    """Median wall time of ``fn()`` over ``repeats`` runs after ``warmup`` runs."""
+def wall_times(fn: Callable[[], object], repeats: int = 7, warmup: int = 2) -> list[float]:
+    """Wall times in seconds of ``repeats`` runs of ``fn()`` after ``warmup`` runs."""
     for _ in range(warmup):
         fn()
     times = []
@@ -62,7 +63,7 @@ def median_seconds(fn: Callable[[], object], repeats: int = 7, warmup: int = 2) 
         start = time.perf_counter()
         fn()
         times.append(time.perf_counter() - start)
-    return statistics.median(times)
+    return times
 
 
 def eligible_layers(model: nn.Module) -> dict[str, nn.Conv2d]:
@@ -101,7 +102,7 @@ def profile_layer(
     geometry = ConvGeometry(*x.shape, kc, (kh, kw), tuple(conv.stride), tuple(conv.padding))
     with torch.no_grad():
         expected = conv(x)
-        seconds = {}
+        seconds, fastest = {}, {}
         for method in methods:
             layer = SparseConv2d(conv, method)
             got = layer(x)
@@ -109,7 +110,8 @@ def profile_layer(
             if not torch.allclose(got, expected, rtol=1e-4, atol=1e-4 * scale):
                 error = (got - expected).abs().max().item()
                 raise RuntimeError(f"{name}: method {method} differs from Conv2d by {error:.3g}")
-            seconds[method] = median_seconds(lambda layer=layer: layer(x), repeats, warmup)
+            times = wall_times(lambda layer=layer: layer(x), repeats, warmup)
+            seconds[method], fastest[method] = statistics.median(times), min(times)
     cpo, cps = encode(x, geometry, "cpo"), encode(x, geometry, "cps")
     planes_zero = (x.flatten(2) == 0).all(dim=2).float().mean().item()
     timed = [m for m in candidates if m in seconds]
@@ -120,7 +122,7 @@ def profile_layer(
         bytes={"im2col": im2col_bytes(geometry), "mec": mec_bytes(geometry), "cpo": cpo.nbytes(),
                "cps": cps.nbytes(), "input": dense_input_bytes(geometry)},
         index_bits={"cpo": cpo.index_bits, "cps": cps.index_bits},
-        seconds=seconds, choice=min(timed, key=seconds.__getitem__),
+        seconds=seconds, choice=min(timed, key=seconds.__getitem__), min_seconds=fastest,
     )  # fmt: skip
 
 
