@@ -365,36 +365,70 @@ std::vector<at::Tensor> cps_encode(const at::Tensor& x, int64_t kh, int64_t kw, 
 
 // ---------------------------------------------------------------- CPO / CPS convolution (scatter SpMV)
 
-inline void axpy(float* __restrict o, const float* __restrict w, float v, int64_t n) {
+// o[k] += sum_c v[c] * w[c][offset + k] for k < n: the output is loaded and stored once for all contributions.
+inline void multi_axpy(float* __restrict o, const float* const* w, const float* v, int64_t count, int64_t offset,
+                       int64_t n) {
+  if (count == 1) {
+    const float* __restrict w0 = w[0] + offset;
 #pragma omp simd
-  for (int64_t k = 0; k < n; ++k) o[k] += v * w[k];
+    for (int64_t k = 0; k < n; ++k) o[k] += v[0] * w0[k];
+  } else if (count == 2) {
+    const float* __restrict w0 = w[0] + offset;
+    const float* __restrict w1 = w[1] + offset;
+#pragma omp simd
+    for (int64_t k = 0; k < n; ++k) o[k] += v[0] * w0[k] + v[1] * w1[k];
+  } else if (count == 3) {
+    const float* __restrict w0 = w[0] + offset;
+    const float* __restrict w1 = w[1] + offset;
+    const float* __restrict w2 = w[2] + offset;
+#pragma omp simd
+    for (int64_t k = 0; k < n; ++k) o[k] += v[0] * w0[k] + v[1] * w1[k] + v[2] * w2[k];
+  } else {
+    for (int64_t c = 0; c + 1 < count; c += 2) multi_axpy(o, w + c, v + c, 2, offset, n);
+    if (count % 2) multi_axpy(o, w + count - 1, v + count - 1, 1, offset, n);
+  }
 }
 
-struct Scatter {
+// The scatter SpMV of one column run: the non-zeros (rows ip ascending, values v) of input channel ch, image b,
+// at column lc of first window w0. Each adds v * W[ch, l, lc - t*sw, :] to out[b, y, w0 + t, :] for every
+// kernel row l with y*sh + l = ip and every overlap t; the contributions to one output row are summed in one
+// pass. Kernel columns are stored reversed, so both sides advance with t: for stride 1 and the whole of Kc,
+// all overlaps of a row are one contiguous run of (t_max+1)*Kc floats.
+struct RunScatter {
   const Geometry& g;
   float* out;            // [N, Oh, Ow, Kc]
   const float* weights;  // [C, Kh, Kw, Kc], kernel columns reversed: tap (l, k) at (l, Kw-1-k)
   int64_t k0, k1;        // this thread's output-channel slice
 
-  // One non-zero v at padded row ip, column lc of first window w0, input channel ch, image b:
-  // out[b, y, w0+t, :] += v * W[ch, l, lc - t*sw, :] for every valid kernel row l and overlap t.
-  // With reversed columns both sides advance with t; for stride 1 and the whole of Kc they are one
-  // contiguous run of (t_max+1)*Kc floats.
-  inline void operator()(int64_t b, int64_t ch, int64_t w0, int64_t ip, int64_t lc, float v) const {
-    const int64_t kc = g.kc, t_max = std::min(g.sw == 1 ? lc : lc / g.sw, g.ow - 1 - w0);
-    const int64_t l_lo = std::max<int64_t>(0, ip - (g.oh - 1) * g.sh), l_hi = std::min(g.kh - 1, ip);
-    const float* tap_channel = weights + ch * g.kh * g.kw * kc;
+  void operator()(int64_t b, int64_t ch, int64_t w0, int64_t lc, const int64_t* ips, const float* vals,
+                  int64_t n) const {
+    constexpr int64_t kMaxRows = 16;
+    const int64_t kc = g.kc, kh = g.kh, sh = g.sh, t_max = std::min(g.sw == 1 ? lc : lc / g.sw, g.ow - 1 - w0);
+    const float* taps = weights + (ch * kh * g.kw + g.kw - 1 - lc) * kc;  // + l * Kw * Kc for kernel row l
     const bool fused = g.sw == 1 && k0 == 0 && k1 == kc;
-    for (int64_t l = l_lo; l <= l_hi; ++l) {
-      const int64_t d = ip - l;  // = y * sh (integer divisions only when the stride needs them)
-      if (g.sh != 1 && d % g.sh) continue;
-      float* orow = out + ((b * g.oh + (g.sh == 1 ? d : d / g.sh)) * g.ow + w0) * kc;
-      const float* wrow = tap_channel + (l * g.kw + g.kw - 1 - lc) * kc;
-      if (fused) {
-        axpy(orow, wrow, v, (t_max + 1) * kc);
-        continue;
+    const int64_t y_lo = ips[0] < kh ? 0 : (ips[0] - kh + sh) / sh;
+    const int64_t y_hi = std::min(g.oh - 1, sh == 1 ? ips[n - 1] : ips[n - 1] / sh);
+    const float* rows[kMaxRows];
+    float coefficients[kMaxRows];
+    int64_t first = 0;
+    for (int64_t y = y_lo; y <= y_hi; ++y) {
+      const int64_t top = y * sh;
+      while (first < n && ips[first] < top) ++first;
+      float* orow = out + ((b * g.oh + y) * g.ow + w0) * kc;
+      int64_t count = 0;
+      for (int64_t i = first; i < n && ips[i] < top + kh; ++i) {
+        rows[count] = taps + (ips[i] - top) * g.kw * kc;
+        coefficients[count++] = vals[i];
+        if (count == kMaxRows || i + 1 == n || ips[i + 1] >= top + kh) {
+          if (fused) {
+            multi_axpy(orow, rows, coefficients, count, 0, (t_max + 1) * kc);
+          } else {
+            for (int64_t t = 0; t <= t_max; ++t)
+              multi_axpy(orow + t * kc + k0, rows, coefficients, count, t * g.sw * kc + k0, k1 - k0);
+          }
+          count = 0;
+        }
       }
-      for (int64_t t = 0; t <= t_max; ++t) axpy(orow + t * kc + k0, wrow + t * g.sw * kc + k0, v, k1 - k0);
     }
   }
 };
@@ -439,28 +473,41 @@ at::Tensor sparse_conv(const std::vector<at::Tensor>& matrix, const at::Tensor& 
       float* o = out_data + p * kc;
       for (int64_t k = k0; k < k1; ++k) o[k] = bias_data ? bias_data[k] : 0.f;
     }
-    Scatter scatter{g, out_data, w_taps.data_ptr<float>(), k0, k1};
+    RunScatter scatter{g, out_data, w_taps.data_ptr<float>(), k0, k1};
     const int32_t* row_of_u = row_of.data();
+    std::vector<int64_t> run_rows(g.hp);
+    std::vector<float> run_values(g.hp);
     int64_t value_pos = 0;
     for (int64_t b = 0; b < g.n && k0 < k1; ++b) {
       for (int64_t e = image_ptr[b]; e < image_ptr[b + 1]; ++e) {
         const int64_t ch = channels[e];
         for (int64_t w0 = 0; w0 < g.ow; ++w0) {
+          // Non-zeros of a segment come column by column (lc), rows ascending: gather each column's run.
+          int64_t run = 0, run_lc = -1;
+          auto flush = [&]() {
+            if (run) scatter(b, ch, w0, run_lc, run_rows.data(), run_values.data(), run);
+            run = 0;
+          };
           const int64_t end = segment_ptr[e * g.ow + w0 + 1];
           for (int64_t p = segment_ptr[e * g.ow + w0]; p < end; ++p) {
             const uint64_t word = words[p];
             if (!kCps || !(word & top_bit<Word>())) {
-              const int64_t ip = row_of_u[word];
-              scatter(b, ch, w0, ip, static_cast<int64_t>(word) - ip * kw, values[kCps ? value_pos++ : p]);
+              const int64_t ip = row_of_u[word], lc = static_cast<int64_t>(word) - ip * kw;
+              if (lc != run_lc) flush(), run_lc = lc;
+              run_rows[run] = ip;
+              run_values[run++] = values[kCps ? value_pos++ : p];
               continue;
             }
             const int64_t group = static_cast<int64_t>((word & ~top_bit<Word>()) >> 3), missing = word & 7;
             const int64_t q = row_of_u[group], lc = group - q * kw;
+            if (lc != run_lc) flush(), run_lc = lc;
             for (int64_t r = 0; r < 4; ++r) {
               if (r == missing) continue;
-              scatter(b, ch, w0, 4 * q + r, lc, values[value_pos++]);
+              run_rows[run] = 4 * q + r;
+              run_values[run++] = values[value_pos++];
             }
           }
+          flush();
         }
       }
     }
