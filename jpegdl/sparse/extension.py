@@ -31,10 +31,23 @@ def build_directory() -> Path:
     return root / "sparse_ext" / tag
 
 
+def _find_ninja() -> None:
+    """Put the ``ninja`` pip package's binary on PATH (a venv used without activation lacks it)."""
+    try:
+        import ninja
+    except ImportError:
+        return
+    os.environ["PATH"] = ninja.BIN_DIR + os.pathsep + os.environ.get("PATH", "")
+
+
 @cache
 def _load() -> ModuleType:
-    from torch.utils.cpp_extension import load
+    from torch.utils.cpp_extension import is_ninja_available, load
 
+    _find_ninja()
+    if not is_ninja_available():
+        raise RuntimeError("jpegdl.sparse: building the compiled kernels needs ninja (pip install 'jpegdl[sparse]')"
+                           " and a C++ compiler (g++)")  # fmt: skip
     folder = build_directory()
     folder.mkdir(parents=True, exist_ok=True)
     return load(

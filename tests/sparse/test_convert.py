@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pytest
 import torch
@@ -104,3 +105,11 @@ def test_sparse_profile_cli_errors(tmp_path, capsys):
     with pytest.raises(SystemExit) as exit_info:
         main(["sparse-profile", "--run", str(tmp_path), "--threads", "0"])
     assert exit_info.value.code == 2 and "--threads" in capsys.readouterr().err
+
+
+def test_compiled_kernels_are_cached_in_the_build_folder():
+    from jpegdl.sparse.extension import build_directory, kernels
+
+    module = kernels()
+    assert Path(module.__file__).parent == build_directory()
+    assert any(build_directory().glob("*.so"))
