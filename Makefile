@@ -14,7 +14,7 @@ $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
 	$(BIN)/pip install --quiet torch==2.14.1 torchvision==0.29.1
-	$(BIN)/pip install --quiet -e ".[test,data,plot,bench,train,robust]"
+	$(BIN)/pip install --quiet -e ".[test,data,plot,bench,train,robust,sparse]"
 	touch $(STAMP)
 
 # Fashion-MNIST from Debian (offline); skipped quietly where apt is unavailable.
