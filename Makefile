@@ -14,7 +14,8 @@ $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
 	$(BIN)/pip install --quiet torch==2.14.1 torchvision==0.29.1
-	$(BIN)/pip install --quiet -e ".[test,data,plot,bench,train,robust]"
+	$(BIN)/pip install --quiet -e ".[test,data,plot,bench,train,robust,edic]"
+	$(BIN)/pip install --quiet --no-deps "compressai>=1.2.8,<1.3"
 	touch $(STAMP)
 
 # Fashion-MNIST from Debian (offline); skipped quietly where apt is unavailable.
@@ -24,6 +25,10 @@ data:
 		($(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq dataset-fashion-mnist >/dev/null) \
 		|| echo "note: could not install dataset-fashion-mnist; pass a path or let torchvision download it"; \
 	else echo "note: apt-get not found; Fashion-MNIST will need a path or a download"; fi
+	@if command -v apt-get >/dev/null && [ ! -d /usr/share/wallpapers/Altai ]; then \
+		($(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq plasma-workspace-wallpapers ukui-wallpapers \
+		gnome-backgrounds) >/dev/null 2>&1 \
+		|| echo "note: could not install the wallpaper packages (EDIC training photos); pass --data DIR"; fi
 
 demo: install data
 	$(BIN)/jpegdl demo
