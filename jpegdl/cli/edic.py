@@ -31,6 +31,19 @@ def _threads(args: argparse.Namespace) -> None:
         torch.set_num_threads(args.threads)
 
 
+def _needs_compressai(handler):
+    """Turn a missing optional dependency into the CLI's one-line error (exit 2)."""
+
+    def run(args: argparse.Namespace) -> None:
+        try:
+            import jpegdl.edic  # noqa: F401
+        except ImportError as err:
+            raise ValueError(str(err)) from None
+        handler(args)
+
+    return run
+
+
 def _cmd_train(args: argparse.Namespace) -> None:
     from jpegdl.edic import CodecConfig
     from jpegdl.edic.data import WALLPAPER_FOLDERS, deduplicate, find_images, load_training_images
@@ -118,10 +131,10 @@ def _cmd_eval(args: argparse.Namespace) -> None:
         images = {Path(p).stem: _read_rgb(p) for p in args.images}
     else:
         images = {n: torch.from_numpy(load_photo(n)).permute(2, 0, 1).float() / 255 for n in PHOTO_NAMES}
+    codecs = {path: load_codec(path, pick_device(args.device)) for path in args.models}
     results = {}
     print(f"{'model':40s} {'bpp':>7s} {'PSNR':>7s} {'MS-SSIM':>8s} {'enc s':>7s} {'dec s':>7s}")
-    for path in args.models:
-        model, config = load_codec(path, pick_device(args.device))
+    for path, (model, config) in codecs.items():
         results[path] = evaluate_codec(model, config, images)
         mean = results[path]["mean"]
         print(f"{path[-40:]:40s} {mean['bpp']:7.3f} {mean['psnr']:7.2f} {mean.get('ms_ssim', float('nan')):8.4f} "
@@ -159,7 +172,7 @@ def add_edic_parsers(commands: argparse._SubParsersAction) -> None:
     train.add_argument("--resume", action="store_true", help="continue from train.pt where it exists")
     train.add_argument("--device", default="auto", help="auto, cpu or cuda[:N]")
     train.add_argument("--threads", type=positive_int, help="torch CPU threads")
-    train.set_defaults(handler=_cmd_train)
+    train.set_defaults(handler=_needs_compressai(_cmd_train))
 
     for name, summary, inputs, handler in (
         ("compress", "images -> .edic files", "images Pillow reads", _cmd_compress),
@@ -170,7 +183,7 @@ def add_edic_parsers(commands: argparse._SubParsersAction) -> None:
         command.add_argument("--output", "-o", required=True, metavar="DIR")
         command.add_argument("--model", "-m", required=True, help="codec.pt from 'jpegdl edic train'")
         command.add_argument("--threads", type=positive_int, help="torch CPU threads")
-        command.set_defaults(handler=handler)
+        command.set_defaults(handler=_needs_compressai(handler))
 
     evaluate = sub.add_parser("eval", help="bpp / PSNR / MS-SSIM / coding time of codecs on photos")
     evaluate.add_argument("models", nargs="+", help="codec.pt files")
@@ -178,4 +191,4 @@ def add_edic_parsers(commands: argparse._SubParsersAction) -> None:
     evaluate.add_argument("--json", help="write all points to this JSON file")
     evaluate.add_argument("--device", default="cpu", help="cpu (bit-exact decoding), auto or cuda[:N]")
     evaluate.add_argument("--threads", type=positive_int, help="torch CPU threads")
-    evaluate.set_defaults(handler=_cmd_eval)
+    evaluate.set_defaults(handler=_needs_compressai(_cmd_eval))

@@ -1,5 +1,17 @@
 """EDIC: a learned image codec (channel attention, Gaussian-mixture entropy model, decoder-side
-enhancement) on CompressAI's building blocks, with real rANS bitstreams. Needs ``pip install 'jpegdl[edic]'``."""
+enhancement) on CompressAI's building blocks, with real rANS bitstreams. Needs ``pip install 'jpegdl[edic]'``
+and ``pip install --no-deps 'compressai>=1.2.8,<1.3'``."""
+
+import warnings
+
+with warnings.catch_warnings():  # CompressAI 1.2.8 calls the deprecated torch.jit.script at import time
+    warnings.simplefilter("ignore", FutureWarning)
+    try:
+        import compressai  # noqa: F401
+    except ImportError as err:
+        raise ImportError(
+            "jpegdl.edic needs CompressAI: pip install 'jpegdl[edic]' && pip install --no-deps 'compressai>=1.2.8,<1.3'"
+        ) from err
 
 from jpegdl.edic.bitstream import EdicStream, pack, unpack
 from jpegdl.edic.codec import check_image, decode_image, encode_image, model_id, pad_to_stride

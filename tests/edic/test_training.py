@@ -109,3 +109,24 @@ def test_cli_train_compress_decompress_eval(photo_folder, tmp_path, capsys):
     with pytest.raises(SystemExit) as exit_info:
         main(["edic", "decompress", str(stream), "-o", str(tmp_path / "dec"), "-m", str(codec)])
     assert exit_info.value.code == 2 and "truncated" in capsys.readouterr().err
+
+
+def test_saved_codec_reloads_to_the_same_model_id(tmp_path):
+    from jpegdl.edic import encode_image, model_id
+    from jpegdl.edic.checkpoint import save_codec
+
+    torch.manual_seed(0)
+    model = build_model(SMALL).eval()
+    save_codec(model, SMALL, tmp_path / "codec.pt", half=True)
+    assert all(v.dtype != torch.float32 for v in torch.load(tmp_path / "codec.pt", weights_only=True).values())
+    first, config = load_codec(tmp_path / "codec.pt")
+    second, _ = load_codec(tmp_path / "codec.pt")
+    assert model_id(first, config) == model_id(second, config) == model_id(model, SMALL)
+    image = torch.rand(3, 40, 40)
+    assert decode_image(second, config, encode_image(first, config, image)).shape == (1, 3, 40, 40)
+    (tmp_path / "other.json").write_text(json.dumps({**SMALL.to_dict(), "channels": 16}))
+    (tmp_path / "other.pt").write_bytes((tmp_path / "codec.pt").read_bytes())
+    with pytest.raises(ValueError, match="do not fit"):
+        load_codec(tmp_path / "other.pt")
+    with pytest.raises(ValueError, match="missing"):
+        load_codec(tmp_path / "nothing.pt")
