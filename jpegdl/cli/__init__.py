@@ -7,6 +7,7 @@ import sys
 from collections.abc import Sequence
 
 from jpegdl.cli.codec import add_codec_parsers
+from jpegdl.cli.edic import add_edic_parsers
 from jpegdl.cli.j4d import add_j4d_parsers
 from jpegdl.cli.robust import add_robust_parsers
 from jpegdl.cli.sparse import add_sparse_parsers
@@ -28,6 +29,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_j4d_parsers(commands)
     add_robust_parsers(commands)
     add_sparse_parsers(commands)
+    add_edic_parsers(commands)
     return parser
 
 

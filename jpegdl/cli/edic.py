@@ -1,0 +1,194 @@
+"""EDIC subcommands: train a learned codec, compress / decompress files, evaluate rate-distortion."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+from jpegdl.cli.arguments import non_negative, pick_device, positive_int
+
+
+def _read_rgb(path: str):
+    import numpy as np
+    import torch
+    from PIL import Image, UnidentifiedImageError
+
+    if not Path(path).is_file():
+        raise ValueError(f"input: no such file {path!r}")
+    try:
+        with Image.open(path) as image:
+            pixels = np.asarray(image.convert("RGB"))
+    except (UnidentifiedImageError, OSError) as err:
+        raise ValueError(f"input: cannot read image {path!r} ({err})") from None
+    return torch.from_numpy(pixels.copy()).permute(2, 0, 1).float() / 255
+
+
+def _threads(args: argparse.Namespace) -> None:
+    import torch
+
+    if args.threads:
+        torch.set_num_threads(args.threads)
+
+
+def _needs_compressai(handler):
+    """Turn a missing optional dependency into the CLI's one-line error (exit 2)."""
+
+    def run(args: argparse.Namespace) -> None:
+        try:
+            import jpegdl.edic  # noqa: F401
+        except ImportError as err:
+            raise ValueError(str(err)) from None
+        handler(args)
+
+    return run
+
+
+def _cmd_train(args: argparse.Namespace) -> None:
+    from jpegdl.edic import CodecConfig
+    from jpegdl.edic.data import WALLPAPER_FOLDERS, deduplicate, find_images, load_training_images
+    from jpegdl.edic.training import TrainSettings, train_and_save
+
+    _threads(args)
+    config = CodecConfig(
+        architecture=args.architecture, channels=args.channels, latent_channels=args.latent_channels,
+        components=args.components, attention=not args.no_attention, enhancement=not args.no_enhancement,
+        enhance_channels=args.enhance_channels, enhance_blocks=args.enhance_blocks,
+    )
+    paths = find_images(args.data or [f for f in WALLPAPER_FOLDERS if Path(f).is_dir()])
+    images = load_training_images(deduplicate(paths), short_side=args.short_side, min_side=args.crop)
+    print(f"data: {len(images)} distinct images from {len(paths)} files")
+    device = pick_device(args.device)
+    for lmbda in args.lmbda:
+        settings = TrainSettings(lmbda=lmbda, metric=args.metric, steps=args.steps, batch_size=args.batch_size,
+                                 lr=args.lr, checkpoint_every=args.checkpoint_every)
+        folder = Path(args.out) / f"lambda-{lmbda:g}"
+        _, history = train_and_save(config, settings, images, folder, crop=args.crop, seed=args.seed,
+                                    resume=args.resume, device=device)
+        last = history[-min(len(history), 50):]
+        print(f"lambda {lmbda:g}: {folder / 'codec.pt'}; last {len(last)} steps: "
+              f"bpp {sum(r['bpp'] for r in last) / len(last):.3f}, "
+              f"distortion {sum(r['distortion'] for r in last) / len(last):.5f}")
+
+
+def _open_codec(args: argparse.Namespace):
+    """The codec of ``--model``, its id, and the created ``--output`` folder."""
+    from jpegdl.edic import model_id
+    from jpegdl.edic.checkpoint import load_codec
+
+    _threads(args)
+    model, config = load_codec(args.model)
+    out = Path(args.output)
+    out.mkdir(parents=True, exist_ok=True)
+    return model, config, model_id(model, config), out
+
+
+def _cmd_compress(args: argparse.Namespace) -> None:
+    from jpegdl.edic import encode_image
+    from jpegdl.edic.checkpoint import write_atomically
+
+    model, config, identity, out = _open_codec(args)
+    for path in args.inputs:
+        image = _read_rgb(path)
+        data = encode_image(model, config, image, identity)
+        target = write_atomically(out / (Path(path).stem + ".edic"), data)
+        height, width = image.shape[-2:]
+        print(f"wrote {target}: {width}x{height}, {len(data)} bytes ({len(data) * 8 / (height * width):.3f} bpp)")
+
+
+def _cmd_decompress(args: argparse.Namespace) -> None:
+    import io
+
+    from PIL import Image
+
+    from jpegdl.edic import decode_image
+    from jpegdl.edic.checkpoint import write_atomically
+
+    model, config, identity, out = _open_codec(args)
+    for path in args.inputs:
+        if not Path(path).is_file():
+            raise ValueError(f"input: no such file {path!r}")
+        try:
+            decoded = decode_image(model, config, Path(path).read_bytes(), identity)
+        except ValueError as err:
+            raise ValueError(f"{path}: {err}") from None
+        pixels = (decoded[0] * 255).round().byte().permute(1, 2, 0).cpu().numpy()
+        buffer = io.BytesIO()
+        Image.fromarray(pixels).save(buffer, "PNG")
+        target = write_atomically(out / (Path(path).stem + ".png"), buffer.getvalue())
+        print(f"wrote {target}: {pixels.shape[1]}x{pixels.shape[0]}")
+
+
+def _cmd_eval(args: argparse.Namespace) -> None:
+    import torch
+
+    from jpegdl.edic.checkpoint import load_codec, write_atomically
+    from jpegdl.edic.evaluate import evaluate_codec
+    from jpegdl.photos import PHOTO_NAMES, load_photo
+
+    _threads(args)
+    if args.images:
+        images = {Path(p).stem: _read_rgb(p) for p in args.images}
+    else:
+        images = {n: torch.from_numpy(load_photo(n)).permute(2, 0, 1).float() / 255 for n in PHOTO_NAMES}
+    codecs = {path: load_codec(path, pick_device(args.device)) for path in args.models}
+    results = {}
+    print(f"{'model':40s} {'bpp':>7s} {'PSNR':>7s} {'MS-SSIM':>8s} {'enc s':>7s} {'dec s':>7s}")
+    for path, (model, config) in codecs.items():
+        results[path] = evaluate_codec(model, config, images)
+        mean = results[path]["mean"]
+        print(f"{path[-40:]:40s} {mean['bpp']:7.3f} {mean['psnr']:7.2f} {mean.get('ms_ssim', float('nan')):8.4f} "
+              f"{mean['encode_s']:7.3f} {mean['decode_s']:7.3f}")
+    if args.json:
+        write_atomically(args.json, json.dumps(results, indent=1).encode())
+        print(f"wrote {args.json}")
+
+
+def add_edic_parsers(commands: argparse._SubParsersAction) -> None:
+    edic = commands.add_parser("edic", help="EDIC learned image codec: train, compress, decompress, eval")
+    sub = edic.add_subparsers(dest="edic_command", required=True, metavar="ACTION")
+
+    train = sub.add_parser("train", help="train codecs (one per --lmbda) on random crops of a photo folder")
+    train.add_argument("--data", nargs="+", metavar="DIR", help="image folders (default: Debian wallpapers)")
+    train.add_argument("--out", "-o", required=True, help="output folder; one lambda-<value>/ inside per lambda")
+    train.add_argument("--architecture", choices=("edic", "bmshj2018-hyperprior", "mbt2018-mean"), default="edic")
+    train.add_argument("--channels", type=positive_int, default=64, metavar="N", help="N (default 64)")
+    train.add_argument("--latent-channels", type=positive_int, default=96, metavar="M", help="M (default 96)")
+    train.add_argument("--components", type=positive_int, default=3, metavar="K", help="mixture components (3)")
+    train.add_argument("--no-attention", action="store_true", help="ablation: no channel attention")
+    train.add_argument("--no-enhancement", action="store_true", help="ablation: no decoder-side enhancement")
+    train.add_argument("--enhance-channels", type=positive_int, default=16, metavar="C")
+    train.add_argument("--enhance-blocks", type=positive_int, default=1, metavar="B")
+    train.add_argument("--lmbda", type=non_negative, nargs="+", default=[0.013], metavar="L",
+                       help="rate-distortion weights (CompressAI's scale; default 0.013)")
+    train.add_argument("--metric", choices=("mse", "ms-ssim"), default="mse")
+    train.add_argument("--steps", type=positive_int, default=2000)
+    train.add_argument("--batch-size", type=positive_int, default=4)
+    train.add_argument("--crop", type=positive_int, default=128, help="crop side in pixels (multiple of 64)")
+    train.add_argument("--short-side", type=positive_int, default=512, help="downscale sources to this short side")
+    train.add_argument("--lr", type=non_negative, default=1e-4)
+    train.add_argument("--checkpoint-every", type=positive_int, default=200, metavar="STEPS")
+    train.add_argument("--seed", type=int, default=0)
+    train.add_argument("--resume", action="store_true", help="continue from train.pt where it exists")
+    train.add_argument("--device", default="auto", help="auto, cpu or cuda[:N]")
+    train.add_argument("--threads", type=positive_int, help="torch CPU threads")
+    train.set_defaults(handler=_needs_compressai(_cmd_train))
+
+    for name, summary, inputs, handler in (
+        ("compress", "images -> .edic files", "images Pillow reads", _cmd_compress),
+        ("decompress", ".edic files -> PNG", ".edic files (made by the same --model)", _cmd_decompress),
+    ):
+        command = sub.add_parser(name, help=summary)
+        command.add_argument("inputs", nargs="+", metavar="IN", help=inputs)
+        command.add_argument("--output", "-o", required=True, metavar="DIR")
+        command.add_argument("--model", "-m", required=True, help="codec.pt from 'jpegdl edic train'")
+        command.add_argument("--threads", type=positive_int, help="torch CPU threads")
+        command.set_defaults(handler=_needs_compressai(handler))
+
+    evaluate = sub.add_parser("eval", help="bpp / PSNR / MS-SSIM / coding time of codecs on photos")
+    evaluate.add_argument("models", nargs="+", help="codec.pt files")
+    evaluate.add_argument("--images", nargs="+", help="image files (default: scikit-image's photos)")
+    evaluate.add_argument("--json", help="write all points to this JSON file")
+    evaluate.add_argument("--device", default="cpu", help="cpu (bit-exact decoding), auto or cuda[:N]")
+    evaluate.add_argument("--threads", type=positive_int, help="torch CPU threads")
+    evaluate.set_defaults(handler=_needs_compressai(_cmd_eval))

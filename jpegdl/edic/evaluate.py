@@ -1,0 +1,50 @@
+"""Rate-distortion points of a codec on whole images, from real bitstreams, with coding times."""
+
+from __future__ import annotations
+
+import time
+
+import torch
+from compressai.models import CompressionModel
+from torch import Tensor
+
+from jpegdl.edic.codec import check_image, decode_image, encode_image, model_id
+from jpegdl.edic.model import CodecConfig
+from jpegdl.edic.objective import ms_ssim, psnr
+
+
+def quality_point(original: Tensor, decoded: Tensor, num_bytes: int) -> dict:
+    """bpp (from real bytes), PSNR (8-bit RGB) and MS-SSIM of one decoded image ``(1, 3, H, W)``."""
+    height, width = original.shape[-2:]
+    point = {"bytes": num_bytes, "bpp": num_bytes * 8 / (height * width), "psnr": psnr(original, decoded)}
+    point["ms_ssim"] = float(ms_ssim(original, (decoded * 255).round() / 255)) if min(height, width) > 96 else None
+    return point
+
+
+@torch.no_grad()
+def evaluate_codec(model: CompressionModel, config: CodecConfig, images: dict[str, Tensor]) -> dict:
+    """Encode and decode each image (float ``(3, H, W)`` in [0, 1]); per-image points and their means.
+
+    Times are wall seconds for ``encode_image`` and ``decode_image`` on the model's device, after one
+    warm-up run on the first image.
+    """
+    if not images:
+        raise ValueError("images: expected at least one image")
+    model.eval()
+    identity = model_id(model, config)
+    first = check_image(next(iter(images.values())))
+    decode_image(model, config, encode_image(model, config, first, identity), identity)  # warm-up
+    per_image = {}
+    for name, image in images.items():
+        image = check_image(image, name)
+        start = time.perf_counter()
+        data = encode_image(model, config, image, identity)
+        encoded = time.perf_counter()
+        decoded = decode_image(model, config, data, identity).cpu()
+        done = time.perf_counter()
+        per_image[name] = {**quality_point(image, decoded, len(data)), "encode_s": encoded - start,
+                           "decode_s": done - encoded}
+    keys = ("bpp", "psnr", "ms_ssim", "encode_s", "decode_s")
+    mean = {k: sum(p[k] for p in per_image.values()) / len(per_image)
+            for k in keys if all(p[k] is not None for p in per_image.values())}
+    return {"images": per_image, "mean": mean}

@@ -1,0 +1,164 @@
+"""The EDIC codec on CompressAI's blocks, and the hyperprior baselines built from the same config.
+
+EDIC = bmshj2018 transforms (GDN) + SE channel attention on the latents + a mean-scale hyperprior whose
+hyper-decoder outputs a K-component Gaussian mixture per latent + a decoder-side enhancement network.
+No autoregressive context: every latent is decoded in parallel from the hyper-latents.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+
+import torch
+from compressai.entropy_models import EntropyBottleneck
+from compressai.layers import GDN
+from compressai.models import CompressionModel, MeanScaleHyperprior, ScaleHyperprior
+from compressai.models.utils import conv, deconv
+from compressai.ops import LowerBound
+from torch import Tensor, nn
+
+from jpegdl.edic.layers import ChannelAttention, Enhancement
+from jpegdl.edic.mixture import LIKELIHOOD_BOUND, decode_symbols, encode_symbols, mixture_likelihood, split_parameters
+
+ARCHITECTURES = ("edic", "bmshj2018-hyperprior", "mbt2018-mean")
+STRIDE = 64  # 16 in the analysis transform times 4 in the hyper-analysis
+
+
+@dataclass(frozen=True)
+class CodecConfig:
+    """Everything needed to rebuild a codec's modules (saved as JSON beside the weights)."""
+
+    architecture: str = "edic"
+    channels: int = 64  # N: transform and hyper-latent channels
+    latent_channels: int = 96  # M: channels of the coded latent y
+    components: int = 3  # K: Gaussian mixture components (1 = single Gaussian)
+    attention: bool = True
+    enhancement: bool = True
+    enhance_channels: int = 32
+    enhance_blocks: int = 2
+    enhance_residuals: int = 2
+
+    def __post_init__(self) -> None:
+        if self.architecture not in ARCHITECTURES:
+            raise ValueError(f"architecture: expected one of {ARCHITECTURES}, got {self.architecture!r}")
+        sizes = {k: getattr(self, k) for k in ("channels", "latent_channels", "components", "enhance_channels",
+                                              "enhance_blocks", "enhance_residuals")}
+        for name, value in sizes.items():
+            if not isinstance(value, int) or isinstance(value, bool) or not 1 <= value <= 4096:
+                raise ValueError(f"{name}: expected an integer 1..4096, got {value!r}")
+
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict) -> CodecConfig:
+        if not isinstance(data, dict):
+            raise ValueError(f"config: expected a JSON object, got {type(data).__name__}")
+        unknown = set(data) - {f.name for f in dataclasses.fields(cls)}
+        if unknown:
+            raise ValueError(f"config: unknown keys {sorted(unknown)}")
+        return cls(**data)
+
+
+def _analysis(channels: int, latent_channels: int) -> nn.Sequential:
+    return nn.Sequential(
+        conv(3, channels), GDN(channels), conv(channels, channels), GDN(channels),
+        conv(channels, channels), GDN(channels), conv(channels, latent_channels),
+    )
+
+
+def _synthesis(channels: int, latent_channels: int) -> nn.Sequential:
+    return nn.Sequential(
+        deconv(latent_channels, channels), GDN(channels, inverse=True), deconv(channels, channels),
+        GDN(channels, inverse=True), deconv(channels, channels), GDN(channels, inverse=True), deconv(channels, 3),
+    )
+
+
+class EDIC(CompressionModel):
+    """Learned image codec with channel attention, a Gaussian-mixture prior and decoder-side enhancement.
+
+    ``forward(x)`` (training view): x float ``(B, 3, H, W)`` in [0, 1], H and W multiples of 64 ->
+    ``{"x_hat", "likelihoods": {"y", "z"}}``; latents get uniform noise in training and are rounded in eval.
+    ``compress(x)`` / ``decompress(strings, shape)`` (bitstream view): real rANS byte strings, one per
+    image and latent; decoding is bit-exact with the eval-mode forward pass on the same platform.
+    """
+
+    def __init__(self, config: CodecConfig):
+        super().__init__()
+        if config.architecture != "edic":
+            raise ValueError(f"config.architecture: EDIC needs 'edic', got {config.architecture!r}")
+        n, m, k = config.channels, config.latent_channels, config.components
+        self.config = config
+        self.components = k
+        self.g_a = _analysis(n, m)
+        self.g_s = _synthesis(n, m)
+        self.attention = ChannelAttention(m) if config.attention else nn.Identity()
+        self.h_a = nn.Sequential(
+            conv(m, n, stride=1, kernel_size=3), nn.LeakyReLU(inplace=True),
+            conv(n, n), nn.LeakyReLU(inplace=True), conv(n, n),
+        )
+        self.h_s = nn.Sequential(
+            deconv(n, m), nn.LeakyReLU(inplace=True), deconv(m, m * 3 // 2), nn.LeakyReLU(inplace=True),
+            conv(m * 3 // 2, 3 * k * m, stride=1, kernel_size=3),
+        )
+        self.entropy_bottleneck = EntropyBottleneck(n)
+        self.likelihood_bound = LowerBound(LIKELIHOOD_BOUND)
+        self.enhance = (
+            Enhancement(config.enhance_channels, config.enhance_blocks, config.enhance_residuals)
+            if config.enhancement
+            else nn.Identity()
+        )
+
+    def analysis(self, x: Tensor) -> Tensor:
+        """Image ``(B, 3, H, W)`` -> latents y ``(B, M, H/16, W/16)`` (attention-weighted)."""
+        return self.attention(self.g_a(x))
+
+    def synthesis(self, y_hat: Tensor) -> Tensor:
+        """Quantized latents -> enhanced image ``(B, 3, 16h, 16w)`` (not clamped)."""
+        return self.enhance(self.g_s(y_hat))
+
+    def mixture(self, z_hat: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+        """Hyper-latents -> means, scales, weights, each ``(B, K, M, h, w)``."""
+        return split_parameters(self.h_s(z_hat), self.components)
+
+    def forward(self, x: Tensor) -> dict:
+        y = self.analysis(x)
+        z_hat, z_likelihoods = self.entropy_bottleneck(self.h_a(y))
+        means, scales, weights = self.mixture(z_hat)
+        y_hat = y + torch.empty_like(y).uniform_(-0.5, 0.5) if self.training else torch.round(y)
+        y_likelihoods = self.likelihood_bound(mixture_likelihood(y_hat, means, scales, weights))
+        return {"x_hat": self.synthesis(y_hat), "likelihoods": {"y": y_likelihoods, "z": z_likelihoods}}
+
+    @torch.no_grad()
+    def compress(self, x: Tensor) -> dict:
+        y = self.analysis(x)
+        z = self.h_a(y)
+        z_strings = self.entropy_bottleneck.compress(z)
+        z_hat = self.entropy_bottleneck.decompress(z_strings, z.shape[-2:])
+        means, scales, weights = self.mixture(z_hat)
+        y_strings = [
+            encode_symbols(torch.round(y[i : i + 1]), means[i : i + 1], scales[i : i + 1], weights[i : i + 1])
+            for i in range(x.shape[0])
+        ]
+        return {"strings": [y_strings, z_strings], "shape": z.shape[-2:]}
+
+    @torch.no_grad()
+    def decompress(self, strings: list, shape) -> dict:
+        if len(strings) != 2:
+            raise ValueError(f"strings: EDIC expects 2 lists (y, z), got {len(strings)}")
+        z_hat = self.entropy_bottleneck.decompress(strings[1], shape)
+        means, scales, weights = self.mixture(z_hat)
+        y_hat = torch.cat([
+            decode_symbols(data, means[i : i + 1], scales[i : i + 1], weights[i : i + 1])
+            for i, data in enumerate(strings[0])
+        ]).to(z_hat.device)
+        return {"x_hat": self.synthesis(y_hat).clamp_(0, 1), "y_hat": y_hat}
+
+
+def build_model(config: CodecConfig) -> CompressionModel:
+    """A fresh (untrained) codec for ``config``; baselines are CompressAI's classes at the same N, M."""
+    if config.architecture == "edic":
+        return EDIC(config)
+    model = {"bmshj2018-hyperprior": ScaleHyperprior, "mbt2018-mean": MeanScaleHyperprior}[config.architecture]
+    return model(config.channels, config.latent_channels)
