@@ -124,7 +124,7 @@ def _cmd_eval(args: argparse.Namespace) -> None:
 
     from jpegdl.edic.checkpoint import load_codec, write_atomically
     from jpegdl.edic.evaluate import evaluate_codec
-    from jpegdl.photos import PHOTO_NAMES, load_photo
+    from jpegdl.data.photos import PHOTO_NAMES, load_photo
 
     _threads(args)
     if args.images:

@@ -35,7 +35,7 @@ def _cmd_sparse_profile(args: argparse.Namespace) -> None:
 
     from jpegdl.data import create_dataset
     from jpegdl.sparse.convert import format_profiles, profile_layers
-    from jpegdl.train import load_classifier
+    from jpegdl.runs import load_classifier
 
     model, config = load_classifier(args.run)
     test, _ = create_dataset(config.dataset, "test", args.data_root or config.data_root, augment=False)

@@ -77,7 +77,7 @@ def test_distilled_training_resumes_exactly(tmp_path, trained_run):
     Trainer(student_config(tmp_path / "a", trained_run, "wttm", jpeg=True)).fit()
     Trainer(student_config(tmp_path / "b", trained_run, "wttm", jpeg=True)).fit(stop_after=1)
     Trainer(student_config(tmp_path / "b", trained_run, "wttm", jpeg=True), resume=True).fit()
-    a, b = (torch.load(tmp_path / x / "last.pt", weights_only=False) for x in "ab")
+    a, b = (torch.load(tmp_path / x / "last.pt", weights_only=True) for x in "ab")
     assert all(torch.equal(v, b["model"][k]) for k, v in a["model"].items())
 
 
