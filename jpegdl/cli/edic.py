@@ -122,9 +122,9 @@ def _cmd_decompress(args: argparse.Namespace) -> None:
 def _cmd_eval(args: argparse.Namespace) -> None:
     import torch
 
+    from jpegdl.data.photos import PHOTO_NAMES, load_photo
     from jpegdl.edic.checkpoint import load_codec, write_atomically
     from jpegdl.edic.evaluate import evaluate_codec
-    from jpegdl.data.photos import PHOTO_NAMES, load_photo
 
     _threads(args)
     if args.images:

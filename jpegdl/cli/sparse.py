@@ -34,8 +34,8 @@ def _cmd_sparse_profile(args: argparse.Namespace) -> None:
     import torch
 
     from jpegdl.data import create_dataset
-    from jpegdl.sparse.convert import format_profiles, profile_layers
     from jpegdl.runs import load_classifier
+    from jpegdl.sparse.convert import format_profiles, profile_layers
 
     model, config = load_classifier(args.run)
     test, _ = create_dataset(config.dataset, "test", args.data_root or config.data_root, augment=False)
