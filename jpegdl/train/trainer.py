@@ -148,7 +148,7 @@ class Trainer:
         try:
             with torch.no_grad():
                 outputs = distillation.teacher(image.unsqueeze(0).expand(2, -1, -1, -1).to(self.device)).shape[-1]
-        except (RuntimeError, ValueError) as err:
+        except (RuntimeError, ValueError, AssertionError, TypeError) as err:
             raise ValueError(f"teacher: cannot take {self.config.dataset} images of shape {tuple(image.shape)}"
                              f" ({err})") from None  # fmt: skip
         if outputs != self.info.num_classes:
@@ -184,7 +184,7 @@ class Trainer:
             self.model.eval()
             with torch.no_grad():
                 logits = self.model(image.unsqueeze(0).expand(2, -1, -1, -1).to(self.device))
-        except (RuntimeError, ValueError) as err:
+        except (RuntimeError, ValueError, AssertionError, TypeError) as err:
             raise ValueError(
                 f"model: {self.config.model!r} cannot take {self.config.dataset} images of shape"
                 f" {tuple(image.shape)} ({err})"
