@@ -49,6 +49,16 @@ def _seed_everything(seed: int) -> None:
     random.seed(seed)
     np.random.seed(seed)
     torch.manual_seed(seed)
+    # Same seed, same data order, same result on one machine with the same thread count; kernels
+    # without a deterministic version warn instead of failing.
+    torch.use_deterministic_algorithms(True, warn_only=True)
+    torch.backends.cudnn.benchmark = False
+
+
+def _environment() -> dict:
+    """What a re-run must match to reproduce a run bit for bit (CPU reductions depend on threads)."""
+    return {"torch": torch.__version__, "threads": torch.get_num_threads(), "cuda": torch.cuda.is_available(),
+            "deterministic_algorithms": torch.are_deterministic_algorithms_enabled()}  # fmt: skip
 
 
 class Trainer:
@@ -373,6 +383,7 @@ class Trainer:
             "test_acc": last.get("test_acc"),
             "test_acc_hard": last.get("test_acc_hard"),
             "mean_epoch_seconds": float(np.mean([r["epoch_seconds"] for r in self.history])) if self.history else None,
+            "environment": _environment(),
         }
         if self.distillation is not None:
             summary["distill"] = self.distillation.describe()
