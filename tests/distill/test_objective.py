@@ -104,7 +104,7 @@ def test_cli_distills_and_rejects_bad_flags(tmp_path, trained_run, capsys):
           "--teacher", str(trained_run), "--distill", "ttm", "--gamma", "0.5", "--beta", "4",
           "--out", str(tmp_path / "s")])  # fmt: skip
     distill = json.loads((tmp_path / "s" / "summary.json").read_text())["distill"]
-    assert (distill["gamma"], distill["beta"], distill["ce"]) == (0.5, 4.0, 1.0)
+    assert (distill["gamma"], distill["beta"], distill["ce"]) == (0.5, 4.0, 1 / 15)
     capsys.readouterr()
     for flags, message in [(["--gamma", "0"], "gamma: expected a finite value > 0"),
                            (["--beta", "-1"], "beta: expected a finite value >= 0")]:  # fmt: skip
