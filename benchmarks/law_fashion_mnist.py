@@ -43,6 +43,7 @@ from jpegdl.weighting import (
 )
 
 METHODS = ("ce", "small-loss", "law")
+PAIRS = (("law", "ce"), ("small-loss", "ce"), ("law", "small-loss"))
 
 
 def small_cnn() -> nn.Module:
@@ -67,6 +68,17 @@ def paired_interval(differences: list[float]) -> dict:
     return {"mean": mean, "low": mean - half, "high": mean + half, "n": n}
 
 
+def _recording(policy, actions: list):
+    """``policy``, also appending each action it takes (one per stage) to ``actions``."""
+
+    def act(state: torch.Tensor) -> torch.Tensor:
+        action = policy(state)
+        actions.append([round(float(v), 4) for v in action])
+        return action
+
+    return act
+
+
 def run(args: argparse.Namespace) -> dict:
     torch.set_num_threads(1)
     device = torch.device("cpu")
@@ -85,7 +97,7 @@ def run(args: argparse.Namespace) -> dict:
             train_set = Subset(noisy, train_idx)
             flipped = noisy.flipped[train_idx]
             row = {"seed": seed, "noise": noise, "flipped_share": float(flipped.float().mean())}
-            for method in METHODS:
+            for method in args.methods:
                 cpu = time.process_time()
                 if method == "ce":
                     weighting, stages = UniformWeighting(), 1
@@ -103,6 +115,7 @@ def run(args: argparse.Namespace) -> dict:
                     row["law_best_episode"] = search["policy"]["episode"] + 1
                     row["law_search_cpu_s"] = time.process_time() - cpu
                     weighting, stages = policy_weighting(search["policy"]), args.stages
+                    weighting.policy = _recording(weighting.policy, row.setdefault("law_actions", []))
                 torch.manual_seed(10_000 + seed)
                 model = small_cnn()
                 out = train_weighted(model, train_set, weighting, LoopSettings(**loop, seed=seed), device, stages)
@@ -118,25 +131,27 @@ def run(args: argparse.Namespace) -> dict:
     return write(args, records, time.perf_counter() - started, final=True)
 
 
-def summarise(records: list[dict], noise_levels: list[float]) -> dict:
+def summarise(records: list[dict], noise_levels: list[float], methods: list[str]) -> dict:
     summary = {}
     for noise in noise_levels:
         rows = [r for r in records if r["noise"] == noise]
         if not rows:
             continue
         entry = {"seeds": len(rows)}
-        for method in METHODS:
+        for method in methods:
             entry[f"{method}_test_acc"] = sum(r[f"{method}_test_acc"] for r in rows) / len(rows)
             aucs = [r[f"{method}_auc"] for r in rows if r[f"{method}_auc"] is not None]
             entry[f"{method}_auc"] = sum(aucs) / len(aucs) if aucs else None
-        for a, b in (("law", "ce"), ("small-loss", "ce"), ("law", "small-loss")):
+        for a, b in PAIRS:
+            if a not in methods or b not in methods:
+                continue
             entry[f"{a}_minus_{b}"] = paired_interval([r[f"{a}_test_acc"] - r[f"{b}_test_acc"] for r in rows])
         summary[f"{noise:.2f}"] = entry
     return summary
 
 
 def write(args: argparse.Namespace, records: list[dict], wall: float, final: bool) -> dict:
-    summary = summarise(records, args.noise)
+    summary = summarise(records, args.noise, args.methods)
     payload = {
         "setup": {
             "model": "small CNN (conv16-conv32-fc64, BatchNorm, ~105k parameters)",
@@ -155,33 +170,35 @@ def write(args: argparse.Namespace, records: list[dict], wall: float, final: boo
         "command": "OMP_NUM_THREADS=1 PYTHONPATH=. python benchmarks/law_fashion_mnist.py " + " ".join(sys.argv[1:]),
         "complete": final,
         "wall_seconds": wall,
-        "cpu_seconds": sum(r.get(f"{m}_cpu_s", 0.0) for r in records for m in METHODS),
+        "cpu_seconds": sum(r.get(f"{m}_cpu_s", 0.0) for r in records for m in args.methods),
         "law_search_cpu_seconds": sum(r.get("law_search_cpu_s", 0.0) for r in records),
         "summary": summary,
         "runs": records,
     }
     path = write_results(args.name, payload)
     if final:
-        print_table(summary)
+        print_table(summary, args.methods)
         print(f"wrote {path}")
     return payload
 
 
-def print_table(summary: dict) -> None:
-    def interval(entry: dict) -> str:
+def print_table(summary: dict, methods: list[str]) -> None:
+    def interval(entry: dict | None) -> str:
+        if entry is None:
+            return "-"
         if entry["low"] is None:
             return f"{entry['mean']:+.2f}"
         return f"{entry['mean']:+.2f} [{entry['low']:+.2f}, {entry['high']:+.2f}]"
 
-    print("| noise | CE | small-loss | LAW | LAW - CE | small-loss - CE | LAW - small-loss | AUC small-loss"
-          " | AUC LAW |")
-    print("|---|---|---|---|---|---|---|---|---|")
+    pairs = [f"{a}_minus_{b}" for a, b in PAIRS if a in methods and b in methods]
+    print("| noise | " + " | ".join(methods) + " | " + " | ".join(p.replace("_minus_", " - ") for p in pairs)
+          + " | " + " | ".join(f"AUC {m}" for m in methods) + " |")  # fmt: skip
+    print("|---" * (1 + 2 * len(methods) + len(pairs)) + "|")
     for noise, e in summary.items():
-        aucs = [("n/a" if e[f"{m}_auc"] is None else f"{e[f'{m}_auc']:.3f}") for m in ("small-loss", "law")]
-        print(f"| {float(noise):.0%} | {e['ce_test_acc']:.2f} | {e['small-loss_test_acc']:.2f}"
-              f" | {e['law_test_acc']:.2f}"
-              f" | {interval(e['law_minus_ce'])} | {interval(e['small-loss_minus_ce'])}"
-              f" | {interval(e['law_minus_small-loss'])} | {aucs[0]} | {aucs[1]} |")
+        accuracies = [f"{e[f'{m}_test_acc']:.2f}" for m in methods]
+        aucs = [("n/a" if e[f"{m}_auc"] is None else f"{e[f'{m}_auc']:.3f}") for m in methods]
+        differences = [interval(e.get(p)) for p in pairs]
+        print(f"| {float(noise):.0%} | " + " | ".join(accuracies + differences + aucs) + " |")
 
 
 def main() -> None:
@@ -198,6 +215,7 @@ def main() -> None:
     parser.add_argument("--warmup-stages", type=int, default=2)
     parser.add_argument("--actor-lr", type=float, default=1e-3)
     parser.add_argument("--small-loss-drop", type=float, default=0.2)
+    parser.add_argument("--methods", nargs="+", choices=METHODS, default=list(METHODS))
     parser.add_argument("--name", default="law_fashion_mnist")
     args = parser.parse_args()
     run(args)
