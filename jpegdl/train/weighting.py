@@ -81,6 +81,7 @@ class RunWeighting:
 
     def use(self, policy: dict) -> None:
         self.weighting = policy_weighting(policy)
+        self.weighting.context = self.context  # the same state, hence the same action, on every process
 
     def start(self, total_steps: int, state: dict | None = None) -> None:
         self.weighting.start(total_steps)

@@ -18,6 +18,7 @@ from collections.abc import Callable
 
 import torch
 
+from jpegdl.utils import DistContext, all_reduce_sum
 from jpegdl.weighting.base import ExampleWeighting
 
 NUM_FEATURES = 2
@@ -60,11 +61,15 @@ class LawWeighting(ExampleWeighting):
         warmup_stages: first stages with uniform weights and no action.
         policy: the deterministic policy of a finished search (e.g. a :class:`~jpegdl.weighting.agent.Actor`'s
             ``act``), or ``None``.
+        context: under DDP, the loss and weight EMAs average over every process's batch, so all
+            processes see the same state and take the same action.
     """
 
     def __init__(self, num_stages: int, warmup_stages: int = 0,
-                 policy: Callable[[torch.Tensor], torch.Tensor] | None = None) -> None:  # fmt: skip
+                 policy: Callable[[torch.Tensor], torch.Tensor] | None = None,
+                 context: DistContext | None = None) -> None:  # fmt: skip
         super().__init__()
+        self.context = context
         if num_stages < 1 or not 0 <= warmup_stages < num_stages:
             raise ValueError(f"num_stages, warmup_stages: expected 0 <= warmup < stages, got {num_stages},"
                              f" {warmup_stages}")  # fmt: skip
@@ -95,7 +100,9 @@ class LawWeighting(ExampleWeighting):
             weights = torch.ones_like(losses, dtype=torch.float32)
         else:
             weights = additive_tanh_weights(example_features(losses, logits), self.action)
-        self._observe(float(losses.detach().mean()), float(weights.mean()), step)
+        sums = torch.stack([losses.detach().float().sum(), weights.sum(), weights.new_tensor(float(weights.numel()))])
+        loss_sum, weight_sum, count = all_reduce_sum(sums, self.context).tolist()
+        self._observe(loss_sum / count, weight_sum / count, step)
         return weights
 
     def _observe(self, batch_loss: float, mean_weight: float, step: int) -> None:

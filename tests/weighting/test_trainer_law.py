@@ -67,3 +67,34 @@ def test_an_interrupted_search_continues_with_resume(tmp_path, monkeypatch):
     main(["train", "--out", str(run), "--resume"])
     rows = list(csv.DictReader(io.StringIO((run / "law" / "episodes.csv").read_text())))
     assert [int(r["episode"]) for r in rows] == [1, 2] and (run / "summary.json").is_file()
+
+
+@pytest.mark.slow
+def test_a_policy_drives_a_ddp_run_on_two_cpu_processes(tmp_path):
+    import json
+    import os
+    import subprocess
+    import sys
+
+    from jpegdl.utils import free_port
+    from jpegdl.weighting import save_policy
+    from jpegdl.weighting.agent import Actor
+    from jpegdl.weighting.search import POLICY_FORMAT
+
+    torch.manual_seed(0)
+    policy = {"format": POLICY_FORMAT, "actor": Actor(3, 3).state_dict(), "num_stages": 3, "warmup_stages": 1,
+              "episode": 0, "reward": 0.0}  # fmt: skip
+    save_policy(policy, tmp_path / "policy.pt")
+    command = [
+        sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--master_port", str(free_port()),
+        "-m", "jpegdl.cli", "train", "--out", str(tmp_path / "ddp"), *TINY, "--weighting", "law",
+        "--weighting-policy", str(tmp_path / "policy.pt"),
+    ]  # fmt: skip
+    result = subprocess.run(command, capture_output=True, text=True, timeout=300,
+                            env={**os.environ, "OMP_NUM_THREADS": "1"})  # fmt: skip
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert json.loads((tmp_path / "ddp" / "summary.json").read_text())["epochs"] == 1
+    state = torch.load(tmp_path / "ddp" / "last.pt", weights_only=True)
+    # 100 images per process, batches of 50: steps 0 and 1 fall in stages 0 (warm-up) and 1 of 3
+    assert int(state["weighting"]["stage"]) == 1 and torch.isfinite(state["weighting"]["loss_ema"])
+    assert state["weighting"]["action"].abs().sum() > 0
