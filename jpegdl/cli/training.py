@@ -25,20 +25,26 @@ def config_from_args(args: argparse.Namespace):
 
     from jpegdl.distill import DistillSettings
     from jpegdl.runs import PRESETS, JPEGConfig, RunFolder, TrainConfig, load_checkpoint
+    from jpegdl.weighting import WeightingConfig
 
     values = given_values(args, TrainConfig)
     jpeg_values = given_values(args, JPEGConfig, "jpeg.")
     distill_values = given_values(args, DistillSettings, "distill.")
+    weighting_values = given_values(args, WeightingConfig, "weighting.")
     if args.resume:
         changed = sorted(set(values) - set(RESUME_OVERRIDES)) + [f"jpeg-{k}" for k in jpeg_values]
         changed += [f"distill {k}" for k in distill_values] + (["preset"] if args.preset else [])
         changed += ["jpeg"] if args.jpeg else []
+        changed += [f"weighting {k}" for k in weighting_values]
         if changed:
             raise ValueError(f"resume: a resumed run keeps its settings; only --{', --'.join(RESUME_OVERRIDES)} may"
                              f" be given, got {', '.join(changed)}")  # fmt: skip
         if "out" not in values:
             raise ValueError("resume: name the run to continue with --out RUN")
-        checkpoint = RunFolder(values["out"]).checkpoint
+        folder = RunFolder(values["out"])
+        checkpoint = folder.checkpoint
+        if not checkpoint.is_file() and (folder.path / "law" / "search.pt").is_file() and folder.config.is_file():
+            return replace(TrainConfig.load(folder.config), **values)  # an interrupted LAW policy search
         if not checkpoint.is_file():
             raise ValueError(f"resume: no checkpoint {str(checkpoint)!r} to resume from")
         state = load_checkpoint(checkpoint, "resume")
@@ -54,6 +60,10 @@ def config_from_args(args: argparse.Namespace):
         if "method" not in distill_values:
             raise ValueError("distill: distillation options need a method: --distill kd|ttm|wttm|cckd|rco")
         merged["distill"] = distill_values
+    if weighting_values:
+        if "method" not in weighting_values:
+            raise ValueError("weighting: weighting options need a method: --weighting uniform|small-loss|law")
+        merged["weighting"] = weighting_values
     return TrainConfig.from_dict(merged)
 
 
@@ -110,6 +120,7 @@ def _cmd_show_tables(args: argparse.Namespace) -> None:
 def add_train_parsers(commands: argparse._SubParsersAction) -> None:
     from jpegdl.distill import DistillSettings
     from jpegdl.runs import PRESETS, JPEGConfig, TrainConfig
+    from jpegdl.weighting import WeightingConfig
 
     train = commands.add_parser(
         "train",
@@ -129,6 +140,11 @@ def add_train_parsers(commands: argparse._SubParsersAction) -> None:
         "distillation", "train against a frozen --teacher run (defaults per method: see jpegdl.distill.objective)"
     )
     add_dataclass_flags(distill, DistillSettings, dest_prefix="distill.")
+    weighting = train.add_argument_group(
+        "example weighting", "per-example loss weights for noisy labels (--label-noise): uniform, small-loss, or a"
+        " LAW policy searched by reinforcement learning first (RUN/law/) or loaded with --weighting-policy"
+    )  # fmt: skip
+    add_dataclass_flags(weighting, WeightingConfig, dest_prefix="weighting.")
     train.set_defaults(handler=_cmd_train)
 
     show = commands.add_parser("show-tables", help="heatmap PNG of a run's learned tables")

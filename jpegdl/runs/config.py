@@ -16,9 +16,11 @@ from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 from typing import Any
 
+from jpegdl.data.noisy import NOISE_KINDS, check_noise
 from jpegdl.distill import DistillSettings
 from jpegdl.layers import JPEGLayer
 from jpegdl.utils import atomic_write_text, option
+from jpegdl.weighting import WeightingConfig
 
 TABLE_INITS = ("ijg", "flat", "lsq", "sensitivity")
 
@@ -99,6 +101,12 @@ class TrainConfig:
     cckd_per_class: int = option(4, "CCKD: images per class in each batch (0: uniform batches)", metavar="K")
     save_every: int | None = option(None, "keep a checkpoint every N epochs in RUN/anchors (an RCO teacher)",
                                     metavar="N")  # fmt: skip
+    label_noise: float = option(0.0, "share of training labels corrupted, in [0, 1) (test labels stay clean)",
+                                metavar="P")  # fmt: skip
+    noise_kind: str = option("uniform", "label noise: to a random other class, or to the next class",
+                             choices=NOISE_KINDS)  # fmt: skip
+    noise_seed: int = option(0, "seed of the label noise (fixed across runs to compare methods)", metavar="S")
+    weighting: WeightingConfig | None = option(None, "per-example loss weighting; a method name: its defaults")
 
     def __post_init__(self) -> None:
         # Shorthands: jpeg=True (default layer) or a dict of JPEGConfig fields; distill="kd" or a dict.
@@ -112,6 +120,10 @@ class TrainConfig:
             self.distill = DistillSettings(self.distill)
         elif isinstance(self.distill, dict):
             self.distill = _from_dict(DistillSettings, self.distill, "distill")
+        if isinstance(self.weighting, str):
+            self.weighting = WeightingConfig(self.weighting)
+        elif isinstance(self.weighting, dict):
+            self.weighting = _from_dict(WeightingConfig, self.weighting, "weighting")
 
     def validate(self) -> TrainConfig:
         """Raise ``ValueError`` naming the first bad field; return ``self``."""
@@ -137,6 +149,14 @@ class TrainConfig:
             raise ValueError("teacher, distill: give both a teacher run and a method (kd, ttm, wttm, cckd, rco)")
         if self.cckd_per_class < 0:
             raise ValueError(f"cckd_per_class: expected a value >= 0, got {self.cckd_per_class}")
+        check_noise(self.label_noise, self.noise_kind)
+        if self.weighting is not None:
+            if not isinstance(self.weighting, WeightingConfig):
+                raise ValueError(f"weighting: expected a WeightingConfig, a method name or None, got"
+                                 f" {type(self.weighting).__name__}")  # fmt: skip
+            self.weighting.validate()
+            if self.distill is not None:
+                raise ValueError("weighting: per-example weighting cannot be combined with distillation (yet)")
         return self
 
     def to_dict(self) -> dict:
@@ -177,7 +197,8 @@ def _from_dict(cls: type, data: object, where: str) -> Any:
         raise ValueError(f"{where}: {err}") from None
 
 
-NESTED: dict[tuple[type, str], type] = {(TrainConfig, "jpeg"): JPEGConfig, (TrainConfig, "distill"): DistillSettings}
+NESTED: dict[tuple[type, str], type] = {(TrainConfig, "jpeg"): JPEGConfig, (TrainConfig, "distill"): DistillSettings,
+                                        (TrainConfig, "weighting"): WeightingConfig}  # fmt: skip
 
 
 PRESETS: dict[str, dict] = {

@@ -25,6 +25,7 @@ from jpegdl.evaluate import dataset_bpp, top1_accuracy
 from jpegdl.jpeg.tables import QuantTables
 from jpegdl.runs import RunFolder, TrainConfig, build_model, jpeg_layer, load_classifier, load_route
 from jpegdl.tables import lsq_tables, sensitivity_tables
+from jpegdl.train.weighting import LAW_FOLDER, build_weighting, noisy_splits, run_law_search, save_noise_record
 from jpegdl.utils import atomic_write_text, init_distributed, resolve_device, shutdown
 
 METRICS = ("epoch", "train_loss", "train_acc", "test_acc", "test_acc_hard", "lr", "table_lr", "epoch_seconds")
@@ -75,7 +76,8 @@ class Trainer:
         self.config = config.validate()
         self.folder = RunFolder(config.out)
         self.out = self.folder.path
-        if resume and not self.folder.checkpoint.is_file():
+        search_started = (self.out / LAW_FOLDER / "search.pt").is_file()
+        if resume and not self.folder.checkpoint.is_file() and not search_started:
             raise ValueError(f"resume: no checkpoint {str(self.folder.checkpoint)!r} to resume from")
         if not resume and not overwrite and self.folder.has_outputs():
             raise ValueError(
@@ -90,8 +92,11 @@ class Trainer:
         test_set, _ = create_dataset(config.dataset, "test", config.data_root)
         self.train_set = _subset(train_set, config.limit_train)
         self.test_set = _subset(test_set, config.limit_test)
+        self.train_set, self.val_set, self.noisy = noisy_splits(self.train_set, config, self.info.num_classes)
         computed = config.jpeg is not None and config.jpeg.init in ("lsq", "sensitivity")
         init_tables = self._initial_tables() if computed else None
+        self.make_model = lambda: build_model(config, self.info, init_tables)
+        self.weighting = build_weighting(config.weighting, self.context)
         self.model = build_model(config, self.info, init_tables).to(self.device)
         self._check_compatible()
         self.distillation = self._distillation() if config.distill else None
@@ -115,7 +120,7 @@ class Trainer:
         self.scaler = torch.amp.GradScaler("cuda", enabled=self.use_amp)
         self.history: list[dict] = []
         self.start_epoch = 0
-        if resume:
+        if resume and self.folder.checkpoint.is_file():
             self._restore(load_checkpoint(self.folder.checkpoint, "resume"))
         if self.context.enabled:
             self.model = DistributedDataParallel(
@@ -217,12 +222,13 @@ class Trainer:
             "scaler": self.scaler.state_dict(),
             "rng": rng_state(),
             "history": self.history,
+            **({"weighting": self.weighting.state_dict()} if self.weighting is not None else {}),
         }
 
     def _restore(self, state: dict) -> None:
         saved = TrainConfig.from_dict(state["config"])
         for name in ("model", "dataset", "jpeg", "seed", "batch_size", "limit_train", "teacher", "distill", "lr",
-                     "optimizer", "schedule"):
+                     "optimizer", "schedule", "label_noise", "noise_kind", "noise_seed", "weighting"):
             if getattr(saved, name) != getattr(self.config, name):
                 raise ValueError(
                     f"resume: checkpoint has {name}={getattr(saved, name)!r}, config has {getattr(self.config, name)!r}"
@@ -237,6 +243,7 @@ class Trainer:
         set_rng_state(state["rng"])
         self.history = list(state["history"])
         self.start_epoch = state["epoch"] + 1
+        self._weighting_state = state.get("weighting")
 
     def _train_epoch(self, epoch: int) -> tuple[float, float]:
         self.model.train()
@@ -248,11 +255,14 @@ class Trainer:
             self.train_loader, desc=f"epoch {epoch + 1}/{self.config.epochs}", leave=False,
             disable=not self.context.is_main, dynamic_ncols=True,
         )  # fmt: skip
-        for images, labels in batches:
+        for batch, (images, labels) in enumerate(batches):
             images, labels = images.to(self.device), labels.to(self.device)
             with torch.autocast(self.device.type, enabled=self.use_amp):
                 logits = self.model(images)
-                if self.distillation is None:
+                if self.weighting is not None:
+                    loss = self.weighting.loss(logits, labels, epoch * len(self.train_loader) + batch,
+                                               self.optimizer.param_groups[0]["lr"])  # fmt: skip
+                elif self.distillation is None:
                     loss = nn.functional.cross_entropy(logits, labels)
                 else:
                     loss = self.distillation.loss(images, labels, logits)
@@ -297,6 +307,13 @@ class Trainer:
             if self.overwrite:
                 self._clear_previous_run()
             self.config.save(self.folder.config)
+            if self.noisy is not None:
+                save_noise_record(self.noisy, self.out / "label_noise.pt")
+        if self.weighting is not None and self.weighting.needs_search:
+            self.weighting.use(run_law_search(self.make_model, self.train_set, self.val_set, self.config, self.device,
+                                              self.out / LAW_FOLDER, self.context))  # fmt: skip
+        if self.weighting is not None:
+            self.weighting.start(self.config.epochs * len(self.train_loader), getattr(self, "_weighting_state", None))
         writer = self._tensorboard()
         try:
             last_epoch = (
@@ -354,7 +371,8 @@ class Trainer:
         """``overwrite``: remove what an earlier run left, so no file of it mixes with this one."""
         for path in (self.folder.checkpoint, self.folder.summary, self.folder.metrics):
             path.unlink(missing_ok=True)
-        for folder in (self.out / "anchors", self.out / "tensorboard"):
+        (self.out / "label_noise.pt").unlink(missing_ok=True)
+        for folder in (self.out / "anchors", self.out / "tensorboard", self.out / LAW_FOLDER):
             if folder.is_dir():
                 shutil.rmtree(folder)
 
