@@ -49,3 +49,18 @@ def pillow_pixels(data: bytes) -> np.ndarray:
     """Pixels decoded by Pillow (libjpeg-turbo, ISLOW, fancy upsampling), (H, W[, 3]) uint8."""
     with Image.open(io.BytesIO(data)) as image:
         return np.asarray(image)
+
+
+def cli_usage_error(argv: list[str], capsys) -> str:
+    """Run ``jpegdl ARGV``, assert exit status 2 with exactly one line on stderr; return that line."""
+    import pytest
+
+    from jpegdl.cli import main
+
+    capsys.readouterr()
+    with pytest.raises(SystemExit) as exit_info:
+        main(argv)
+    err = capsys.readouterr().err
+    assert exit_info.value.code == 2, err
+    assert err.count("\n") == 1, err  # one line, no traceback
+    return err

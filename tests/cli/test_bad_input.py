@@ -9,16 +9,7 @@ from PIL import Image
 
 from jpegdl.cli import main
 from jpegdl.runs import TrainConfig, save_checkpoint
-
-
-def _fails(argv, capsys) -> str:
-    capsys.readouterr()
-    with pytest.raises(SystemExit) as exit_info:
-        main(argv)
-    err = capsys.readouterr().err
-    assert exit_info.value.code == 2, err
-    assert err.count("\n") == 1, err  # one line, no traceback
-    return err
+from tests.helpers import cli_usage_error as _fails
 
 
 @pytest.fixture

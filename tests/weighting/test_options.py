@@ -2,19 +2,9 @@
 
 import pytest
 
-from jpegdl.cli import main
 from jpegdl.runs import TrainConfig
 from jpegdl.weighting import WeightingConfig
-
-
-def _fails(argv, capsys) -> str:
-    capsys.readouterr()
-    with pytest.raises(SystemExit) as exit_info:
-        main(argv)
-    err = capsys.readouterr().err
-    assert exit_info.value.code == 2, err
-    assert err.count("\n") == 1, err
-    return err
+from tests.helpers import cli_usage_error as _fails
 
 
 @pytest.mark.parametrize("rate", [-0.01, 1.0, 2.0])
