@@ -22,7 +22,8 @@ from jpegdl.evaluate import accuracy, dataset_bpp
 from jpegdl.jpeg.tables import QuantTables
 from jpegdl.layers import JPEGLayer, JPEGModel, Normalize, prepend
 from jpegdl.models import create
-from jpegdl.table_init import lsq_tables, sensitivity_tables
+from jpegdl.table_init import lsq_tables
+from jpegdl.tables.sensitivity import sensitivity_tables
 from jpegdl.train.checkpoint import atomic_save, load_checkpoint, rng_state, set_rng_state
 from jpegdl.train.config import TrainConfig
 from jpegdl.train.distributed import init_distributed, resolve_device, shutdown

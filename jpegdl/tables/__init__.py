@@ -1,0 +1,1 @@
+"""Table construction: IJG, Annex K, sensitivity, LSQ (the lead fills this at merge)."""
