@@ -95,40 +95,64 @@ def run_training_demo(
     print(f"plots: {plot}; logs and checkpoint: {out}/ (metrics.csv, summary.json, last.pt)")
 
 
-def run_j4d_demo(run: str = "runs/demo", lambdas: tuple[float, ...] = (0.01, 0.1), limit_test: int = 2000) -> None:
-    """J4D on the demo's classifier: learn tables for it (frozen), then compare real files with IJG's."""
+def run_j4d_demo(run: str = "runs/demo", lambdas: tuple[float, ...] = (0.003, 0.01, 0.03),
+                 images: int = 1024, limit_test: int = 2000) -> None:  # fmt: skip
+    """J4D on the demo's classifier: learn tables for it (frozen), then real files next to IJG's, and say
+    whether the learned tables send fewer bytes at equal accuracy."""
     from torch.utils.data import DataLoader, Subset
 
     from jpegdl.data import create_dataset
-    from jpegdl.evaluate.rate_accuracy import CodecSpec, classify, evaluate_codecs
-    from jpegdl.files import to_uint8
+    from jpegdl.evaluate.rate_accuracy import CodecSpec, rate_accuracy
+    from jpegdl.evaluate.report import curve_of
     from jpegdl.j4d import learn_tables
     from jpegdl.train import load_classifier
 
     model, _ = load_classifier(run)
     train, _ = create_dataset("fashion-mnist", "train", augment=False)
-    loader = DataLoader(Subset(train, range(50_000, 52_560)), batch_size=256, shuffle=True,
-                        generator=torch.Generator().manual_seed(0))  # fmt: skip
-    print("\nJ4D: tables learned for that classifier (frozen, JPEG layer removed) on 2,560 unseen training")
-    print(f"images, cross-entropy + lambda x analytic rate, lambda in {list(lambdas)};")
+    loader = DataLoader(Subset(train, range(50_000, 50_000 + images)), batch_size=256)
+    print(f"\nJ4D: tables learned for that classifier (frozen, JPEG layer removed) on {images:,} unseen training")
+    print(f"images (exact search over integer steps: cross-entropy + lambda x entropy of the indices), lambda in"
+          f" {list(lambdas)};")  # fmt: skip
     print(f"then real files of {limit_test} test images, next to IJG JPEG")
     folder = f"{run}/j4d-tables"
     for lam in lambdas:
-        learn_tables(model, loader, lam, init=50, epochs=2, progress=False).save(f"{folder}/lambda{lam:g}.json")
+        result = learn_tables(model, loader, lam, sweeps=1, progress=False)
+        result.save(f"{folder}/lambda{lam:g}.json")
+        print(f"  lambda {lam:g}: learned in {result.settings['seconds']:.0f} s")
     test, _ = create_dataset("fashion-mnist", "test", augment=False)
-    images = torch.stack([test[i][0] for i in range(limit_test)])
-    labels = torch.tensor([test[i][1] for i in range(limit_test)])
-    models = {"resnet8": model}
-    clean = classify(models, images, labels)["resnet8"]
-    points = evaluate_codecs([CodecSpec("ijg"), CodecSpec("learned", folder)], [to_uint8(i) for i in images], labels,
-                             models, qualities=(10, 30, 50, 90), progress=False)  # fmt: skip
+    report = rate_accuracy({"resnet8": model}, test, [CodecSpec("ijg"), CodecSpec("learned", folder, "learned")],
+                           qualities=(5, 10, 20, 30, 50, 75, 90), limit=limit_test, progress=False)  # fmt: skip
+    clean = report["uncompressed_accuracy"]["resnet8"]
     print(f"uncompressed accuracy {100 * clean:.2f}% (the classifier was trained behind the JPEG-DL layer, so it is")
     print("used to JPEG-processed inputs: uncompressed images can score lower than compressed ones)")
-    print(f"{'codec':18} {'setting':>12} {'payload bpp':>11} {'file bpp':>9} {'accuracy':>9}")
-    for point in points:
-        print(f"{point.codec:18} {point.setting!s:>12} {point.payload_bpp:>11.3f} {point.bpp:>9.3f}"
-              f" {100 * point.accuracy['resnet8']:>8.2f}%")  # fmt: skip
+    print(f"{'codec':10} {'setting':>12} {'payload bpp':>11} {'file bpp':>9} {'accuracy':>9}")
+    for point in report["points"]:
+        print(f"{point['codec']:10} {point['setting']!s:>12} {point['payload_bpp']:>11.3f} {point['bpp']:>9.3f}"
+              f" {100 * point['accuracy']['resnet8']:>8.2f}%")  # fmt: skip
+    print(_j4d_verdict(curve_of(report["points"], "ijg", "resnet8"), curve_of(report["points"], "learned", "resnet8")))
     print(f"grayscale 4:4:4 files, libjpeg-turbo, optimized Huffman; tables: {folder}/ (use with 'jpegdl compress')")
+
+
+def _j4d_verdict(ijg: list[tuple[float, float]], learned: list[tuple[float, float]]) -> str:
+    """For each learned point: the IJG payload needed for the same accuracy (PCHIP), and the verdict."""
+    from jpegdl.evaluate.bjontegaard import rate_at_accuracy
+
+    lines, savings = [], []
+    for rate, accuracy in sorted(learned):
+        needed = rate_at_accuracy(ijg, accuracy)
+        if needed is None:
+            lines.append(f"  learned {rate:.3f} bpp at {100 * accuracy:.2f}%: outside the IJG curve's accuracy range")
+            continue
+        savings.append(1 - rate / needed)
+        lines.append(f"  learned {rate:.3f} bpp at {100 * accuracy:.2f}%: IJG needs {needed:.3f} bpp"
+                     f" ({100 * (1 - rate / needed):+.1f}% bytes saved)")  # fmt: skip
+    if savings and min(savings) > 0:
+        verdict = "learned tables beat IJG at equal accuracy at every learned point"
+    elif savings and max(savings) > 0:
+        verdict = "learned tables beat IJG at some accuracies only"
+    else:
+        verdict = "learned tables do NOT beat IJG at equal accuracy here"
+    return "payload at equal accuracy:\n" + "\n".join(lines) + f"\nverdict: {verdict}"
 
 
 def run_demo(qualities: tuple[int, ...] = (10, 50, 75, 90), train: bool = True) -> None:

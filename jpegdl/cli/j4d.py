@@ -1,4 +1,4 @@
-"""J4D subcommands: learn-tables, compress, rate-accuracy."""
+"""J4D subcommands: learn-tables, compress, rate-accuracy, and ``tables --sensitivity``."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ from jpegdl.cli.arguments import load_models, non_negative, pick_device, positiv
 
 
 def _cmd_learn_tables(args: argparse.Namespace) -> None:
+    import torch
     from torch.utils.data import DataLoader, Subset
 
     from jpegdl.data import create_dataset
@@ -21,25 +22,23 @@ def _cmd_learn_tables(args: argparse.Namespace) -> None:
         raise ValueError(f"offset: the training set has {len(train)} images, got offset {args.offset}")
     subset = Subset(train, range(args.offset, min(len(train), args.offset + args.images)))
     device = pick_device(args.device)
-    import torch
-
-    loader = DataLoader(subset, args.batch_size, shuffle=True, generator=torch.Generator().manual_seed(args.seed))
+    loader = DataLoader(subset, 256, shuffle=True, generator=torch.Generator().manual_seed(args.seed))
     out = Path(args.out)
     lambdas = args.sweep if args.sweep else [args.lam]
-    print(f"learning tables for {', '.join(models)} on {len(subset)} {dataset} training images")
-    print(f"{'lambda':>8} {'task loss':>10} {'est. bpp':>9}  file")
+    print(f"learning tables ({args.method}) for {', '.join(models)} on {len(subset)} {dataset} training images"
+          f" ({100 * args.held_out:g} % held out)")  # fmt: skip
+    print(f"{'lambda':>8} {'task loss':>10} {'bpp':>7} {'chosen':>12} {'seconds':>8}  file")
     for lam in lambdas:
         result = learn_tables(
-            list(models.values()), loader, lam, init=args.init_quality, subsampling=args.subsampling,
-            hardness=args.hardness, learn_hardness=args.learn_hardness, quantizer=args.quantizer, loss=args.loss,
-            epochs=args.epochs, lr=args.lr, device=device, seed=args.seed,
+            list(models.values()), loader, lam, method=args.method, init=args.init_quality,
+            subsampling=args.subsampling, loss=args.loss, held_out=args.held_out, sweeps=args.sweeps,
+            steps=args.steps, lr=args.lr, hardness=args.hardness, device=device, seed=args.seed,
         )  # fmt: skip
         result.settings |= {"models": list(args.model), "dataset": dataset}
         path = result.save(out / f"lambda{lam:g}.json")
-        tail = result.history[-min(10, len(result.history)) :]
-        task = sum(h["task"] for h in tail) / len(tail)
-        bpp = sum(h["bpp"] for h in tail) / len(tail)
-        print(f"{lam:>8g} {task:>10.4f} {bpp:>9.3f}  {path}")
+        held = result.history[-1]["scores"][result.settings["chosen"]]
+        print(f"{lam:>8g} {held['task']:>10.4f} {held['bpp']:>7.3f} {result.settings['chosen']:>12}"
+              f" {result.settings['seconds']:>8.1f}  {path}")  # fmt: skip
 
 
 def _cmd_compress(args: argparse.Namespace) -> None:
@@ -61,66 +60,113 @@ def _cmd_compress(args: argparse.Namespace) -> None:
 
 
 def _cmd_rate_accuracy(args: argparse.Namespace) -> None:
-    import torch
-    from torch.utils.data import DataLoader, Subset
-
     from jpegdl.data import create_dataset
-    from jpegdl.evaluate.rate_accuracy import classify, compare, evaluate_codecs, format_comparisons, parse_codecs
-    from jpegdl.files import to_uint8
+    from jpegdl.evaluate.rate_accuracy import format_comparisons, parse_codecs, rate_accuracy
     from jpegdl.plots import plot_rate_accuracy
-    from jpegdl.tables import frequency_sensitivity
 
     specs = parse_codecs(args.codecs)
     models, dataset = load_models(args.model, args.dataset)
-    device = pick_device(args.device)
-    for model in models.values():
-        model.to(device)
     test, _ = create_dataset(dataset, "test", args.data_root, augment=False)
-    count = len(test) if args.limit_test is None else min(args.limit_test, len(test))
-    images = [test[i][0] for i in range(count)]
-    arrays = [to_uint8(image) for image in images]
-    labels = torch.tensor([int(test[i][1]) for i in range(count)])
-    clean = classify(models, torch.stack(images), labels, device=device)
-    sensitivity = None
+    train = None
     if any(s.kind == "sensitivity" for s in specs):
-        if len(models) > 1:
-            raise ValueError("codecs: 'sensitivity' tables are per model; give one --model")
         train, _ = create_dataset(dataset, "train", args.data_root, augment=False)
-        loader = DataLoader(Subset(train, range(min(len(train), args.sensitivity_images))), batch_size=256)
-        sensitivity = frequency_sensitivity(next(iter(models.values())), loader, args.subsampling, device=device)
-    points = evaluate_codecs(
-        specs, arrays, labels, models, args.subsampling, args.qualities, args.scales, sensitivity,
-        args.probabilistic_seeds, workers=args.workers, device=device,
+    result = rate_accuracy(
+        models, test, specs, subsampling=args.subsampling, qualities=args.qualities, scales=args.scales,
+        sensitivity_data=train, sensitivity_images=args.sensitivity_images,
+        probabilistic_seeds=args.probabilistic_seeds, limit=args.limit_test, workers=args.workers,
+        device=pick_device(args.device),
     )  # fmt: skip
-    records = [p.to_dict() for p in points]
+    records, clean = result["points"], result["uncompressed_accuracy"]
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    comparisons = compare(records, clean) if any(s.kind == "ijg" for s in specs) else []
-    result = {
-        "dataset": dataset, "test_images": count, "subsampling": args.subsampling, "decoder": "Pillow (libjpeg-turbo)",
-        "huffman": "optimized (mozjpeg: progressive)", "rates": "bpp: whole files, headers included;"
-        " payload_bpp: entropy-coded scan data alone", "models": list(args.model), "uncompressed_accuracy": clean,
-        "points": records, "comparisons_vs_ijg": comparisons,
+    summary = {
+        "dataset": dataset, "decoder": "Pillow (libjpeg-turbo)", "huffman": "optimized (mozjpeg: progressive)",
+        "rates": "bpp: whole files, headers included; payload_bpp: entropy-coded scan data alone",
+        "models": list(args.model), **result,
     }  # fmt: skip
-    (out / "rate_accuracy.json").write_text(json.dumps(result, indent=1) + "\n")
+    temporary = out / ".rate_accuracy.json.tmp"
+    temporary.write_text(json.dumps(summary, indent=1) + "\n")
+    temporary.replace(out / "rate_accuracy.json")
     plot = plot_rate_accuracy(records, out / "rate_accuracy.png", list(models), uncompressed=clean,
                               title=f"{dataset}: real JPEG files ({args.subsampling})")  # fmt: skip
-    print(f"{dataset} test set ({count} images), {args.subsampling}, decoded by Pillow (libjpeg-turbo);"
-          " optimized Huffman tables (mozjpeg: progressive); bpp = whole files with headers, payload ="
-          " entropy-coded scan data alone")  # fmt: skip
+    print(f"{dataset} test set ({result['test_images']} images), {args.subsampling}, decoded by Pillow"
+          " (libjpeg-turbo); optimized Huffman tables (mozjpeg: progressive); bpp = whole files with headers,"
+          " payload = entropy-coded scan data alone")  # fmt: skip
     print(f"uncompressed: {', '.join(f'{k} {100 * v:.2f}%' for k, v in clean.items())}")
     print(f"{'codec':28} {'setting':>12} {'bpp':>7} {'payload':>8}  accuracy")
     for p in records:
         accuracy = ", ".join(f"{k} {100 * v:.2f}%" for k, v in p["accuracy"].items())
         seed = f" seed {p['seed']}" if p["seed"] is not None else ""
         print(f"{p['codec']:28} {p['setting']!s:>12} {p['bpp']:>7.3f} {p['payload_bpp']:>8.3f}  {accuracy}{seed}")
-    if comparisons:
+    if result["comparisons"]:
         print()
-        print(format_comparisons(comparisons))
+        print(format_comparisons(result["comparisons"]))
     print(f"wrote {out / 'rate_accuracy.json'} and {plot}")
 
 
+def _cmd_sensitivity_tables(args: argparse.Namespace) -> None:
+    """``jpegdl tables --sensitivity RUN``: tables from the run's frequency sensitivity."""
+    import sys
+
+    from torch.utils.data import DataLoader, Subset
+
+    from jpegdl.data import create_dataset
+    from jpegdl.tables.sensitivity import frequency_sensitivity, lambda_matched_tables, scaled_tables
+
+    models, dataset = load_models([args.sensitivity], args.dataset)
+    train, _ = create_dataset(dataset, "train", args.data_root, augment=False)
+    loader = DataLoader(Subset(train, range(min(len(train), args.images))), batch_size=256)
+    sensitivity = frequency_sensitivity(list(models.values()), loader, args.subsampling, None, pick_device(args.device))
+    if args.lam is not None:
+        image = train[0][0]
+        tables = lambda_matched_tables(sensitivity, args.lam, int(image.shape[-2] * image.shape[-1]))
+    else:
+        tables = scaled_tables(sensitivity, args.scale)
+    text = tables.to_cjpeg() if args.format == "cjpeg" else json.dumps(tables.to_dict(), indent=1) + "\n"
+    if args.output:
+        path = Path(args.output)
+        temporary = path.with_name(f".{path.name}.tmp")
+        temporary.write_text(text)
+        temporary.replace(path)
+        print(f"wrote {args.output}")
+    else:
+        sys.stdout.write(text)
+
+
+def _extend_tables_parser(commands: argparse._SubParsersAction) -> None:
+    """Add ``--sensitivity RUN`` (and its options) to the codec's ``tables`` command."""
+    tables = commands.choices.get("tables")
+    if tables is None:
+        return
+    group = tables.add_argument_group("sensitivity tables (q ~ 1/sqrt(E[(dCE/dz)^2]) of a trained model)")
+    group.add_argument("--sensitivity", metavar="RUN", help="run folder of 'jpegdl train': tables from its"
+                       " frequency sensitivity on training images instead of IJG's")  # fmt: skip
+    scale = group.add_mutually_exclusive_group()
+    scale.add_argument("--scale", type=float, default=4.0, help="step of the most sensitive luma frequency (4)")
+    scale.add_argument("--lambda", dest="lam", type=non_negative,
+                       help="lambda-matched steps sqrt(12 lambda / (ln2 pixels s)) instead of --scale")  # fmt: skip
+    group.add_argument("--dataset", help="default: the dataset the model was trained on")
+    group.add_argument("--data-root", dest="data_root")
+    group.add_argument("--images", type=positive_int, default=10_000, help="training images averaged (10000)")
+    group.add_argument("--subsampling", choices=("4:4:4", "4:2:0"), default="4:4:4")
+    group.add_argument("--device", default="auto")
+    plain = tables.get_default("handler")
+
+    def handler(args: argparse.Namespace) -> None:
+        if args.sensitivity:
+            if args.lam is not None and args.lam <= 0:
+                raise ValueError(f"lambda: expected a value > 0, got {args.lam}")
+            if not args.scale > 0:
+                raise ValueError(f"scale: expected a value > 0, got {args.scale}")
+            _cmd_sensitivity_tables(args)
+        else:
+            plain(args)
+
+    tables.set_defaults(handler=handler)
+
+
 def add_j4d_parsers(commands: argparse._SubParsersAction) -> None:
+    _extend_tables_parser(commands)
     from jpegdl.evaluate.rate_accuracy import DEFAULT_QUALITIES, DEFAULT_SCALES
 
     learn = commands.add_parser(
@@ -137,16 +183,18 @@ def add_j4d_parsers(commands: argparse._SubParsersAction) -> None:
     rate.add_argument("--lambda", dest="lam", type=non_negative, help="weight of the rate (bits per pixel)")
     rate.add_argument("--sweep", type=non_negative, nargs="+", help="several lambdas: one tables file each")
     learn.add_argument("--out", required=True, help="output folder")
-    learn.add_argument("--images", type=positive_int, default=10_000, help="training images used (10000)")
+    learn.add_argument("--images", type=positive_int, default=2048, help="training images used (2048)")
     learn.add_argument("--offset", type=int, default=0, help="index of the first training image used (0)")
-    learn.add_argument("--batch-size", dest="batch_size", type=positive_int, default=256)
-    learn.add_argument("--epochs", type=positive_int, default=2)
-    learn.add_argument("--lr", type=float, default=0.05, help="Adam learning rate on the log steps (0.05)")
-    learn.add_argument("--init-quality", dest="init_quality", type=quality, default=50)
-    learn.add_argument("--hardness", type=float, default=8.0, help="soft-quantizer hardness h, alpha = h/q^2 (8)")
-    learn.add_argument("--learn-hardness", dest="learn_hardness", action="store_true")
-    learn.add_argument("--quantizer", choices=("ste", "soft", "sampled"), default="ste",
-                       help="forward pass while learning: ste (rounding), soft or sampled (default ste)")  # fmt: skip
+    learn.add_argument("--method", choices=("search", "gradient"), default="search",
+                       help="search: exact coordinate descent over integer steps (default); gradient")  # fmt: skip
+    learn.add_argument("--held-out", dest="held_out", type=float, default=0.25,
+                       help="fraction of the images that picks the returned tables (0.25)")  # fmt: skip
+    learn.add_argument("--sweeps", type=positive_int, default=2, help="search passes over all frequencies (2)")
+    learn.add_argument("--steps", type=positive_int, default=100, help="gradient method: Adam steps (100)")
+    learn.add_argument("--lr", type=float, default=0.03, help="gradient method: initial Adam rate on log steps")
+    learn.add_argument("--init-quality", dest="init_quality", type=quality,
+                       help="also try IJG tables at this quality as a start (default: sensitivity only)")  # fmt: skip
+    learn.add_argument("--hardness", type=float, default=8.0, help="recorded for probabilistic encoding (8)")
     learn.add_argument("--loss", choices=("ce", "kl"), default="ce", help="ce: labels; kl: uncompressed output")
     learn.add_argument("--subsampling", choices=("4:4:4", "4:2:0"), default="4:4:4")
     learn.add_argument("--device", default="auto", help="auto (default), cpu or cuda")
@@ -179,7 +227,7 @@ def add_j4d_parsers(commands: argparse._SubParsersAction) -> None:
     evaluate.add_argument("--dataset", help="default: the dataset the models were trained on")
     evaluate.add_argument("--data-root", dest="data_root")
     evaluate.add_argument("--codecs", default="ijg,mozjpeg", help="comma list of ijg, mozjpeg, sensitivity,"
-                          " learned:FILE_OR_FOLDER (default ijg,mozjpeg)")  # fmt: skip
+                          " learned:FILE_OR_FOLDER, learned-rd:FILE_OR_FOLDER (default ijg,mozjpeg)")  # fmt: skip
     evaluate.add_argument("--qualities", type=quality, nargs="+", default=list(DEFAULT_QUALITIES))
     evaluate.add_argument("--scales", type=float, nargs="+", default=list(DEFAULT_SCALES),
                           help="steps of the most sensitive frequency for 'sensitivity'")  # fmt: skip

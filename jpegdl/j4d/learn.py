@@ -1,44 +1,54 @@
-"""J4D: learn JPEG quantization tables for frozen classifiers by minimising task loss + lambda x rate.
+"""J4D: learn JPEG quantization tables for frozen classifiers, task loss + lambda x rate.
 
-For each batch the libjpeg-faithful front end gives the DCT coefficients ``z``; the tables'
-soft quantizer (``alpha = hardness / q^2``) gives the proxy reconstruction that the frozen
-models classify and the analytic rate (``jpegdl.jpeg.rate``). The objective is
+The objective is the one real files pay (:mod:`jpegdl.j4d.objective`): the frozen models' task
+loss on images decoded from libjpeg-rounded coefficients, plus lambda x the empirical entropy of
+the hard indices in bits per pixel (DC coded as differences). Several models give "universal"
+tables (their mean loss).
 
-    mean over models of task_loss(model(decode(Q(z))), target)  +  lambda * estimated_bpp
-
-with ``task_loss`` the cross-entropy with the labels (``"ce"``) or the KL divergence from the
-model's output on the uncompressed image (``"kl"``, label-free). Only the tables (and, as an
-option, the hardness) are trained; several models give "universal" tables.
+1. The images are encoded once (cached DCT coefficients); a fraction is held out.
+2. Warm start: lambda-matched sensitivity tables (``jpegdl.tables.sensitivity``) with the scale
+   that scores best on the learning images.
+3. ``method="search"`` (default): coordinate descent over integer steps per frequency on the
+   exact objective (:mod:`jpegdl.j4d.search`). ``method="gradient"``: Adam on log steps with
+   sign-correct estimators (:mod:`jpegdl.j4d.gradient`).
+4. The returned tables are the best of {initial tables, warm start, every sweep / evaluation}
+   on the held-out images: never worse than where the learner started.
 """
 
 from __future__ import annotations
 
 import json
-import math
+import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import torch
 from torch import nn
-from torch.nn import functional as F
-from tqdm import tqdm
 
-from jpegdl.j4d.params import LearnableTables
-from jpegdl.jpeg.codec import analyze, component_steps, synthesize
-from jpegdl.jpeg.quantize import SampledQuantizer, StraightThroughQuantizer
-from jpegdl.jpeg.rate import estimate_rate
+from jpegdl.j4d.gradient import gradient_descent
+from jpegdl.j4d.objective import (
+    TASK_LOSSES,
+    CachedSet,
+    add_references,
+    cache_batches,
+    check_models,
+    evaluate,
+    isfinite_number,
+    split_held_out,
+)
+from jpegdl.j4d.search import CoordinateSearch
+from jpegdl.j4d.warmstart import cached_sensitivity, decoded_batches, warm_start
 from jpegdl.jpeg.sampling import check_subsampling
 from jpegdl.jpeg.tables import QuantTables
 from jpegdl.utils import DistContext, resolve_device
 
-TASK_LOSSES = ("ce", "kl")
-TRAIN_QUANTIZERS = ("soft", "sampled", "ste")
+METHODS = ("search", "gradient")
 
 
 @dataclass
 class LearnedTables:
-    """Result of :func:`learn_tables`: the float steps, what produced them, and the training history.
+    """Result of :func:`learn_tables`: the tables, what produced them, and the learning history.
 
     ``rounded`` (integers 1..255) is what real files use; :meth:`save` writes JSON that
     ``QuantTables.load`` (and ``jpegdl compress --tables``) read directly.
@@ -46,7 +56,7 @@ class LearnedTables:
 
     tables: QuantTables
     lam: float
-    hardness: torch.Tensor  # (2, 8, 8)
+    hardness: torch.Tensor  # (2, 8, 8), for the probabilistic encoder only
     subsampling: str
     channels: int
     settings: dict = field(default_factory=dict)
@@ -57,12 +67,10 @@ class LearnedTables:
         return self.tables.rounded()
 
     def to_dict(self) -> dict:
-        rounded = self.rounded.to_dict()
         hardness = self.hardness.detach().cpu()
         single = bool(torch.all(hardness == hardness.flatten()[0]))
         return {
-            **rounded,
-            "float_tables": self.tables.to_dict(),
+            **self.rounded.to_dict(),
             "hardness": float(hardness.flatten()[0]) if single else hardness.tolist(),
             "subsampling": self.subsampling,
             "channels": self.channels,
@@ -72,9 +80,12 @@ class LearnedTables:
         }
 
     def save(self, path: str | Path) -> Path:
+        """Write the JSON atomically (temporary file + rename)."""
         path = Path(path)
         path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(json.dumps(self.to_dict(), indent=1) + "\n")
+        temporary = path.with_name(f".{path.name}.tmp")
+        temporary.write_text(json.dumps(self.to_dict(), indent=1) + "\n")
+        temporary.replace(path)
         return path
 
 
@@ -82,32 +93,15 @@ def load_hardness(path: str | Path, default: float = 8.0) -> float | torch.Tenso
     """The ``hardness`` recorded in a learned-tables JSON (``default`` for plain tables files)."""
     data = json.loads(Path(path).read_text())
     value = data.get("hardness", default)
-    return torch.tensor(value)[0] if isinstance(value, list) else float(value)
+    return torch.tensor(value) if isinstance(value, list) else float(value)
 
 
-def _task_loss(logits: torch.Tensor, labels: torch.Tensor, reference: torch.Tensor | None, loss: str) -> torch.Tensor:
-    if loss == "ce":
-        return F.cross_entropy(logits, labels)
-    return F.kl_div(F.log_softmax(logits, 1), F.log_softmax(reference, 1), reduction="batchmean", log_target=True)
-
-
-def _freeze(models: Sequence[nn.Module], device: torch.device) -> list[nn.Module]:
-    frozen = []
-    for model in models:
-        if not isinstance(model, nn.Module):
-            raise ValueError(f"models: expected nn.Module objects, got {type(model).__name__}")
-        model = model.to(device).eval()
-        model.requires_grad_(False)
-        frozen.append(model)
-    return frozen
-
-
-def _initial(init: QuantTables | int) -> QuantTables:
-    if isinstance(init, QuantTables):
+def _initial(init: QuantTables | int | None) -> QuantTables | None:
+    if init is None or isinstance(init, QuantTables):
         return init
-    if isinstance(init, int) and not isinstance(init, bool):
+    if isinstance(init, int) and not isinstance(init, bool) and 0 <= init <= 100:
         return QuantTables.from_quality(init)
-    raise ValueError(f"init: expected QuantTables or an IJG quality 0..100, got {init!r}")
+    raise ValueError(f"init: expected None, QuantTables or an IJG quality 0..100, got {init!r}")
 
 
 def learn_tables(
@@ -115,18 +109,17 @@ def learn_tables(
     data: Iterable,
     lam: float,
     *,
-    init: QuantTables | int = 50,
+    method: str = "search",
+    init: QuantTables | int | None = None,
     subsampling: str = "4:4:4",
-    hardness: float = 8.0,
-    learn_hardness: bool = False,
-    quantizer: str = "ste",
     loss: str = "ce",
-    epochs: int = 1,
-    lr: float = 0.05,
-    step_range: tuple[float, float] = (1.0, 255.0),
-    window: int = 5,
-    rate_dc: str = "difference",
-    rate_chroma: str = "separate",
+    held_out: float = 0.25,
+    limit: int | None = None,
+    sweeps: int = 2,
+    steps: int = 100,
+    batch_size: int = 128,
+    lr: float = 0.03,
+    hardness: float = 8.0,
     device: torch.device | str = "cpu",
     seed: int = 0,
     progress: bool = True,
@@ -135,93 +128,88 @@ def learn_tables(
 
     Args:
         models: one classifier or several (universal tables); each maps ``(B, C, H, W)``
-            images in [0, 1] to logits (normalisation inside, as ``jpegdl train`` builds them).
-            They are put in eval mode and frozen.
-        data: yields ``(images, labels)``, images ``(B, C, H, W)`` float in [0, 1], C = 1 or 3.
-        lam: weight ``lambda >= 0`` of the estimated bits per pixel.
-        init: initial tables or an IJG quality.
-        subsampling: ``"4:4:4"`` or ``"4:2:0"`` (ignored for grayscale).
-        hardness: dimensionless soft-quantizer hardness ``h`` (``alpha = h / q^2``). Small ``h``
-            gives every frequency an entropy floor even when all its indices are 0 (about 1 bit
-            per coefficient at h = 2), so the estimate overstates the rate of rounded files.
-        quantizer: training forward pass: ``"ste"`` (libjpeg's rounding, straight-through
-            gradient: what the rounded encoder writes), ``"soft"`` (JPEG-DL's conditional mean)
-            or ``"sampled"`` (a draw from the PMF, soft gradient). The rate is always the soft
-            PMF's entropy. Defaults (``ste``, h = 8) are the best of
-            ``benchmarks/j4d_proxy_ablation.py``.
-        loss: ``"ce"`` (labels) or ``"kl"`` (to the model's output on the uncompressed image).
-        epochs: passes over ``data``.
-        lr: Adam learning rate on the log steps (0.05 = about 5 % relative change per step).
-        step_range: steps kept in ``[low, high]`` within 1..255.
-        rate_dc, rate_chroma: options of :func:`jpegdl.jpeg.rate.estimate_rate`.
-        device: where models and tables live (``"auto"``: CUDA when available).
+            images in [0, 1] to logits (normalisation inside). They are put in eval mode and frozen.
+        data: yields ``(images, labels)``, images ``(B, C, H, W)`` float in [0, 1], C = 1 or 3,
+            one size throughout. Encoded once; ``limit`` caps the number of images.
+        lam: weight ``lambda >= 0`` of the bits per pixel (entropy of the hard indices).
+        method: ``"search"`` (exact coordinate descent) or ``"gradient"`` (Adam, sign-correct
+            estimators); see the module docstring.
+        init: ``None`` (lambda-matched sensitivity tables) or tables / an IJG quality; the
+            warm start is tried too, and the result is never worse than either on held-out images.
+        loss: ``"ce"`` (labels) or ``"kl"`` (to each model's output on the uncompressed image).
+        held_out: fraction of the images kept aside to pick the returned tables.
+        sweeps: passes of the search over all frequencies.
+        steps, batch_size, lr: the gradient method's Adam steps, batch and initial rate.
+        hardness: recorded for the probabilistic encoder (``alpha = h / q^2``); not learned.
+        device: where models and coefficients live (``"auto"``: CUDA when available).
+
+    Returns:
+        :class:`LearnedTables` with integer tables; ``history`` holds every candidate's
+        held-out objective, ``settings["seconds"]`` the learning time.
     """
-    if not (isinstance(lam, (int, float)) and math.isfinite(lam) and lam >= 0):
+    began = time.perf_counter()
+    if not (isfinite_number(lam) and lam >= 0):
         raise ValueError(f"lam: expected a finite value >= 0, got {lam!r}")
-    if quantizer not in TRAIN_QUANTIZERS:
-        raise ValueError(f"quantizer: expected one of {TRAIN_QUANTIZERS}, got {quantizer!r}")
+    if method not in METHODS:
+        raise ValueError(f"method: expected one of {METHODS}, got {method!r}")
     if loss not in TASK_LOSSES:
         raise ValueError(f"loss: expected one of {TASK_LOSSES}, got {loss!r}")
-    if not isinstance(epochs, int) or epochs < 1:
-        raise ValueError(f"epochs: expected an integer >= 1, got {epochs!r}")
-    if not lr > 0:
-        raise ValueError(f"lr: expected a value > 0, got {lr!r}")
+    if not isinstance(sweeps, int) or sweeps < 1:
+        raise ValueError(f"sweeps: expected an integer >= 1, got {sweeps!r}")
+    if not isinstance(steps, int) or steps < 1:
+        raise ValueError(f"steps: expected an integer >= 1, got {steps!r}")
+    if not (isfinite_number(lr) and lr > 0):
+        raise ValueError(f"lr: expected a finite value > 0, got {lr!r}")
+    if not (isfinite_number(hardness) and hardness > 0):
+        raise ValueError(f"hardness: expected a finite value > 0, got {hardness!r}")
     check_subsampling(subsampling)
+    initial = _initial(init)
     device = device if isinstance(device, torch.device) else resolve_device(device, DistContext())
-    model_list = _freeze([models] if isinstance(models, nn.Module) else list(models), device)
-    if not model_list:
-        raise ValueError("models: expected at least one model")
-    params = LearnableTables(_initial(init), hardness, step_range, learn_hardness).to(device)
-    optimizer = torch.optim.Adam(params.parameters(), lr=lr)
-    generator = torch.Generator(device=device).manual_seed(seed)
-    history: list[dict] = []
-    channels = None
-    step = 0
-    for epoch in range(epochs):
-        batches = tqdm(data, desc=f"lambda {lam:g}, epoch {epoch + 1}/{epochs}", leave=False, disable=not progress)
-        for images, labels in batches:
-            images, labels = images.to(device).float(), labels.to(device)
-            channels = images.shape[1]
-            with torch.no_grad():
-                coefficients = analyze(images, subsampling, exact=True)
-                references = [model(images) for model in model_list] if loss == "kl" else [None] * len(model_list)
-            tables = params.tables()
-            steps = component_steps(tables, len(coefficients), images.dtype)
-            soft = params.quantizers(len(coefficients), window)
-            rate = estimate_rate(coefficients, steps, soft, tuple(images.shape[-2:]), subsampling, rate_dc, rate_chroma)
-            dequantized = tuple(
-                _quantize(quantizer, quant, z, q, generator) * q
-                for quant, z, q in zip(soft, coefficients, steps, strict=True)
-            )
-            decoded = synthesize(dequantized, tuple(images.shape[-2:]), subsampling, exact=True)
-            task = sum(
-                _task_loss(model(decoded), labels, reference, loss)
-                for model, reference in zip(model_list, references, strict=True)
-            ) / len(model_list)
-            objective = task + lam * rate.bpp
-            optimizer.zero_grad(set_to_none=True)
-            objective.backward()
-            optimizer.step()
-            params.clamp_()
-            step += 1
-            record = {"step": step, "objective": objective.item(), "task": task.item(), "bpp": rate.bpp.item()}
-            history.append(record)
-            batches.set_postfix(task=f"{record['task']:.3f}", bpp=f"{record['bpp']:.3f}")
-    if channels is None:
-        raise ValueError("data: no batches")
+    model_list = check_models(models, device)
+    cached = cache_batches(data, subsampling, limit, device)
+    try:
+        with torch.no_grad():
+            model_list[0](cached_images_probe(cached))
+    except (RuntimeError, ValueError) as err:
+        raise ValueError(f"models: cannot classify the data's {tuple(cached_images_probe(cached).shape[1:])}"
+                         f" images ({err})") from None  # fmt: skip
+    if loss == "kl":
+        add_references(cached, model_list)
+    learn, held = split_held_out(cached, held_out, seed)
+    sensitivity = cached_sensitivity(model_list, learn) if lam > 0 else None
+    start, scale_records = warm_start(model_list, learn, float(lam), loss, sensitivity)
+    candidates = {"warm_start": start} | ({"init": initial.rounded()} if initial is not None else {})
+    history: list[dict] = [{"stage": "warm_start_scales", "records": scale_records}]
+    if method == "search":
+        search = CoordinateSearch(model_list, learn, float(lam), loss)
+        state = search.start(start)
+        for sweep in range(1, sweeps + 1):
+            changes = search.sweep(state, progress, f"search lambda {lam:g}, sweep {sweep}/{sweeps}")
+            candidates[f"sweep{sweep}"] = search.tables_of(state)
+            history.append({"stage": f"sweep{sweep}", "changes": changes, "learning": search.objective(state)})
+            if changes == 0:
+                break
+        extra = {"sweeps": sweeps, "image_evaluations": search.evaluations}
+    else:
+        tables, _, records = gradient_descent(model_list, learn, held, float(lam), start, loss, steps, batch_size,
+                                              lr, seed=seed, progress=progress)  # fmt: skip
+        candidates["gradient"] = tables
+        history.append({"stage": "gradient", "records": records})
+        extra = {"steps": steps, "batch_size": batch_size, "lr": lr}
+    scores = {name: evaluate(model_list, held, tables, float(lam), loss) for name, tables in candidates.items()}
+    chosen = min(scores, key=lambda name: scores[name].objective)
+    history.append({"stage": "held_out", "scores": {k: v.to_dict() for k, v in scores.items()}, "chosen": chosen})
     settings = {
-        "init": _initial(init).to_dict(), "quantizer": quantizer, "loss": loss, "epochs": epochs, "lr": lr,
-        "step_range": list(step_range), "window": window, "rate_dc": rate_dc, "rate_chroma": rate_chroma,
-        "learn_hardness": learn_hardness, "seed": seed, "models": len(model_list),
+        "method": method, "loss": loss, "images": len(cached), "held_out_images": len(held),
+        "init": None if initial is None else initial.to_dict(), "seed": seed, "models": len(model_list),
+        "chosen": chosen, "seconds": round(time.perf_counter() - began, 2), **extra,
     }  # fmt: skip
-    tables = QuantTables(*(t.detach().cpu() for t in (params.tables().luma, params.tables().chroma)))
-    return LearnedTables(tables, float(lam), params.hardness().detach().cpu(), subsampling, channels, settings, history)
+    if sensitivity is not None:  # the RD encoder weighs its choices with it
+        settings["sensitivity"] = {"luma": sensitivity[0].tolist(), "chroma": sensitivity[1].tolist()}
+    return LearnedTables(candidates[chosen], float(lam), torch.full((2, 8, 8), float(hardness)), subsampling,
+                         cached.channels, settings, history)  # fmt: skip
 
 
-def _quantize(kind: str, soft, coefficients: torch.Tensor, steps: torch.Tensor, generator: torch.Generator):
-    if kind == "soft":
-        return soft(coefficients, steps)
-    if kind == "ste":
-        return StraightThroughQuantizer()(coefficients, steps)
-    sampled = SampledQuantizer(alpha=soft.alpha, window=soft.window, generator=generator)
-    return sampled(coefficients, steps)
+def cached_images_probe(cached: CachedSet) -> torch.Tensor:
+    """Two uncompressed images of a cached set (to check the models accept them)."""
+    return next(decoded_batches(cached.subset(slice(0, 2))))[0]

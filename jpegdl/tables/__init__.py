@@ -2,7 +2,12 @@
 
 from jpegdl.jpeg.tables import QuantTables
 from jpegdl.tables.lsq import lsq_tables
-from jpegdl.tables.sensitivity import frequency_sensitivity, sensitivity_tables
+from jpegdl.tables.sensitivity import (
+    frequency_sensitivity,
+    lambda_matched_tables,
+    scaled_tables,
+    sensitivity_tables,
+)
 from jpegdl.tables.trainable import TrainableTables, alpha_from_hardness
 
 __all__ = [
@@ -10,6 +15,8 @@ __all__ = [
     "TrainableTables",
     "alpha_from_hardness",
     "frequency_sensitivity",
+    "lambda_matched_tables",
     "lsq_tables",
+    "scaled_tables",
     "sensitivity_tables",
 ]

@@ -79,8 +79,8 @@ def test_bad_paths_give_clear_errors(tmp_path, capsys, png):
 
 
 def test_learn_tables_compress_and_rate_accuracy(trained_run, tmp_path, capsys, photos):
-    main(["learn-tables", "--model", str(trained_run), "--sweep", "0.1", "2", "--images", "128", "--epochs", "1",
-          "--batch-size", "64", "--out", str(tmp_path / "tables")])  # fmt: skip
+    main(["learn-tables", "--model", str(trained_run), "--sweep", "0.1", "2", "--images", "128", "--sweeps", "1",
+          "--out", str(tmp_path / "tables")])  # fmt: skip
     assert "lambda" in capsys.readouterr().out
     learned = sorted((tmp_path / "tables").glob("*.json"))
     assert [p.name for p in learned] == ["lambda0.1.json", "lambda2.json"]

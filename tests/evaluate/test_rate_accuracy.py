@@ -1,6 +1,8 @@
 import numpy as np
 import pytest
 import torch
+from torch import nn
+from torch.utils.data import DataLoader, TensorDataset
 
 from jpegdl.evaluate.rate_accuracy import (
     CodecSpec,
@@ -9,12 +11,23 @@ from jpegdl.evaluate.rate_accuracy import (
     encode_many,
     evaluate_codecs,
     format_comparisons,
-    gracelike_tables,
     parse_codecs,
+    rate_accuracy,
 )
 from jpegdl.files import payload_bytes, save_jpeg
 from jpegdl.j4d import learn_tables
-from tests.j4d.test_learn import loader, tiny_classifier
+
+
+def tiny_classifier(channels: int = 1, seed: int = 0) -> nn.Module:
+    torch.manual_seed(seed)
+    return nn.Sequential(nn.Conv2d(channels, 4, 3, padding=1), nn.ReLU(), nn.AdaptiveAvgPool2d(2), nn.Flatten(),
+                         nn.Linear(16, 3))  # fmt: skip
+
+
+def loader(count: int = 64) -> DataLoader:
+    generator = torch.Generator().manual_seed(1)
+    images = torch.rand(count, 1, 16, 16, generator=generator)
+    return DataLoader(TensorDataset(images, torch.randint(0, 3, (count,), generator=generator)), batch_size=32)
 
 
 @pytest.fixture
@@ -28,26 +41,19 @@ def test_set():
 def test_parse_codecs(tmp_path):
     (tmp_path / "t.json").write_text("{}")
     (tmp_path / "empty").mkdir()
-    specs = parse_codecs(f"ijg, mozjpeg,sensitivity,learned:{tmp_path / 't.json'}")
-    assert [s.kind for s in specs] == ["ijg", "mozjpeg", "sensitivity", "learned"] and specs[-1].name == "learned:t"
+    specs = parse_codecs(f"ijg, mozjpeg,sensitivity,learned:{tmp_path / 't.json'},learned-rd:{tmp_path / 't.json'}")
+    assert [s.kind for s in specs] == ["ijg", "mozjpeg", "sensitivity", "learned", "learned-rd"]
+    assert specs[3].name == "learned:t" and specs[4].name == "learned-rd:t"
     for bad, message in (("ijg,webp", "unknown codec"), (f"learned:{tmp_path / 'x.json'}", "no such"),
                          (f"learned:{tmp_path / 'empty'}", "no \\*.json"), ("", "unknown codec")):  # fmt: skip
         with pytest.raises(ValueError, match=message):
             parse_codecs(bad)
 
 
-def test_gracelike_tables_give_the_finest_step_to_the_most_sensitive_frequency():
-    sensitivity = torch.rand(8, 8) + 1e-3
-    sensitivity[0, 0] = 100.0
-    tables = gracelike_tables((sensitivity, sensitivity), 3.0)
-    assert tables.luma[0, 0] == 3 and tables.luma.min() >= 3 and tables.luma.max() <= 255
-    assert tables.luma.dtype == torch.int64
-
-
 def test_every_point_is_real_files(test_set, tmp_path):
     arrays, labels = test_set
     model = tiny_classifier()
-    learn_tables(model, loader(), lam=1.0, progress=False).save(tmp_path / "learned" / "lambda1.json")
+    learn_tables(model, loader(), lam=1.0, sweeps=1, progress=False).save(tmp_path / "learned" / "lambda1.json")
     specs = [CodecSpec("ijg"), CodecSpec("learned", str(tmp_path / "learned"))]
     points = evaluate_codecs(specs, arrays, labels, {"tiny": model}, qualities=(20, 80), probabilistic_seeds=(0, 1),
                              progress=False)  # fmt: skip
@@ -81,3 +87,18 @@ def test_compare_reports_bd_rate_against_ijg():
     assert len(rows) == 1 and rows[0]["bd_rate_payload_bpp"]["bd_rate"] == pytest.approx(-0.5)
     assert rows[0]["payload_bpp_at_minus_5pt"]["saving"] == pytest.approx(0.5)
     assert "-50.0%" in format_comparisons(rows)
+
+
+def test_rate_accuracy_entry_point_with_sensitivity_and_rd_codecs(test_set, tmp_path):
+    arrays, labels = test_set
+    dataset = TensorDataset(torch.stack([torch.from_numpy(a).float().div(255).unsqueeze(0) for a in arrays]), labels)
+    model = tiny_classifier()
+    learn_tables(model, loader(), lam=0.5, sweeps=1, progress=False).save(tmp_path / "t" / "lambda0.5.json")
+    result = rate_accuracy({"tiny": model}, dataset, f"ijg,sensitivity,learned-rd:{tmp_path / 't'}",
+                           qualities=(20, 60), scales=(2, 8), sensitivity_data=loader().dataset, limit=12,
+                           progress=False)  # fmt: skip
+    codecs = [p["codec"] for p in result["points"]]
+    assert codecs == ["ijg", "ijg", "sensitivity", "sensitivity", "learned-rd:t"]
+    assert result["test_images"] == 12 and set(result["uncompressed_accuracy"]) == {"tiny"}
+    with pytest.raises(ValueError, match="sensitivity_data"):
+        rate_accuracy({"tiny": model}, dataset, "sensitivity", progress=False)

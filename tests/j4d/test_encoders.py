@@ -7,6 +7,7 @@ from PIL import Image
 
 from jpegdl.files import decode_pixels, read_coefficients, save_jpeg, write_coefficients
 from jpegdl.j4d import encode_image, probabilistic_coefficients
+from jpegdl.j4d.encoders import rd_coefficients
 from jpegdl.jpeg.codec import analyze, encode
 from jpegdl.jpeg.quantize import SoftQuantizer
 from jpegdl.jpeg.tables import QuantTables
@@ -80,3 +81,26 @@ def test_bad_arguments(image):
         probabilistic_coefficients(image, QuantTables.from_quality(50), hardness=-1.0)
     with pytest.raises(ValueError, match=r"1\.\.255"):
         probabilistic_coefficients(image, QuantTables(torch.full((8, 8), 300), torch.full((8, 8), 300)))
+
+
+@pytest.mark.parametrize("subsampling", ["4:4:4", "4:2:0"])
+def test_rd_encoder_trades_distortion_for_fewer_bytes_and_writes_standard_files(image, subsampling):
+    tables = QuantTables.from_quality(75)
+    flat = (torch.full((8, 8), 1e-4), torch.full((8, 8), 1e-4))
+    rounded = encode(image, tables, subsampling)
+    same = rd_coefficients(image, tables, flat, 0.0, subsampling)  # lambda 0: libjpeg's rounding
+    for a, b in zip(same.components, rounded.components, strict=True):
+        assert torch.equal(a, b)
+    cheap = rd_coefficients(image, tables, flat, 50.0, subsampling)
+    for a, b in zip(cheap.components, rounded.components, strict=True):
+        assert torch.equal(a[..., 0, 0], b[..., 0, 0])  # DC untouched
+        assert ((a - b).abs() <= 1).all() and (a.abs() <= b.abs()).all()  # only moves towards zero, by one
+    data = encode_image(image[0], tables, subsampling, "rd", sensitivity=flat, lam=50.0)
+    assert len(data) < len(save_jpeg(image[0], tables, subsampling))
+    back = read_coefficients(data)
+    for a, b in zip(back.components, cheap.components, strict=True):
+        assert torch.equal(a, b)
+    with pytest.raises(ValueError, match="sensitivity"):
+        encode_image(image[0], tables, subsampling, "rd")
+    with pytest.raises(ValueError, match="lam"):
+        rd_coefficients(image, tables, flat, -1.0, subsampling)
