@@ -11,7 +11,7 @@ from torch import nn
 
 from jpegdl.cli import main
 from jpegdl.models.registry import create
-from jpegdl.sparse.convert import CANDIDATES, convert, eligible_layers, format_profiles, profile_layers
+from jpegdl.sparse.convert import CANDIDATES, choose, convert, eligible_layers, format_profiles, profile_layers
 from jpegdl.sparse.formats import im2col_bytes
 from jpegdl.sparse.module import SparseConv2d, is_eligible
 from jpegdl.sparse.ops import METHODS
@@ -56,7 +56,8 @@ def test_profile_table_and_choices(resnet):
     assert [p.name for p in profiles] == list(eligible_layers(resnet))
     for p in profiles:
         assert set(p.seconds) == set(METHODS) and p.choice in CANDIDATES
-        assert p.choice == min(CANDIDATES, key=p.seconds.__getitem__)
+        assert p.choice == choose(p.min_seconds)
+        assert p.choice == "torch" or p.min_seconds[p.choice] <= 0.95 * p.min_seconds["torch"]
         assert p.bytes["im2col"] == im2col_bytes(p.geometry)
         assert 0 <= p.sparsity <= 1 and p.index_bits["cpo"] == 16
         assert p.bytes["cpo"] < p.bytes["im2col"]
@@ -71,6 +72,14 @@ def test_profile_table_and_choices(resnet):
         replaced = chosen.get_submodule(name)
         assert (type(replaced) is nn.Conv2d) == (name in kept), name
         del module
+
+
+def test_choose_keeps_torch_within_the_margin():
+    assert choose({"cpo": 0.97, "cps": 1.2, "im2col": 2.0, "torch": 1.0}) == "torch"
+    assert choose({"cpo": 0.90, "cps": 1.2, "im2col": 2.0, "torch": 1.0}) == "cpo"
+    assert choose({"cpo": 0.97, "im2col": 2.0}, candidates=("cpo", "im2col")) == "cpo"
+    with pytest.raises(ValueError, match="candidates: none"):
+        choose({"mec_a": 1.0})
 
 
 def test_convert_rejects_bad_arguments(resnet):
