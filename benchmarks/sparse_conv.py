@@ -34,6 +34,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import RESULTS, write_results
 
 from jpegdl.data import create_dataset
+from jpegdl.runs import load_classifier
 from jpegdl.sparse.convert import (
     CANDIDATES,
     TORCH_MARGIN,
@@ -48,7 +49,7 @@ from jpegdl.sparse.convert import (
 from jpegdl.sparse.extension import kernels
 from jpegdl.sparse.formats import WIDTHS
 from jpegdl.sparse.ops import METHODS
-from jpegdl.train import TrainConfig, Trainer, load_classifier
+from jpegdl.train import TrainConfig, Trainer
 
 ROOT = Path(__file__).resolve().parent.parent
 RUNS = ROOT / "runs" / "bench-sparse"
