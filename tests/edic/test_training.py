@@ -105,6 +105,9 @@ def test_cli_train_compress_decompress_eval(photo_folder, tmp_path, capsys):
     point = json.loads((tmp_path / "rd.json").read_text())[str(codec)]["images"]["picture1"]
     assert point["bpp"] == pytest.approx(stream.stat().st_size * 8 / (200 * 260))
     capsys.readouterr()
+    with pytest.raises(SystemExit):
+        main(["edic", "train", "--data", str(photo_folder), "-o", str(out), "--crop", "100"])
+    assert "multiple of the model's stride" in capsys.readouterr().err
     stream.write_bytes(stream.read_bytes()[:-3])
     with pytest.raises(SystemExit) as exit_info:
         main(["edic", "decompress", str(stream), "-o", str(tmp_path / "dec"), "-m", str(codec)])
