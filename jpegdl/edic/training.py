@@ -15,7 +15,7 @@ from tqdm import tqdm
 
 from jpegdl.edic.checkpoint import load_tensors, save_codec, save_tensors, write_atomically
 from jpegdl.edic.data import CropSampler
-from jpegdl.edic.model import CodecConfig, build_model
+from jpegdl.edic.model import STRIDE, CodecConfig, build_model
 from jpegdl.edic.objective import METRICS, rate_distortion
 
 
@@ -137,6 +137,8 @@ def train_and_save(
 ) -> tuple[CompressionModel, list[dict]]:
     """Train one codec from ``seed`` and write ``train.pt`` (resumable state), ``codec.pt`` + ``codec.json``
     (the final codec, CDF tables built) and ``history.json`` into ``folder``."""
+    if crop % STRIDE:
+        raise ValueError(f"crop: expected a multiple of the model's stride {STRIDE}, got {crop}")
     folder = Path(folder)
     torch.manual_seed(seed)
     model = build_model(config).to(device)

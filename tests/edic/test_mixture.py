@@ -25,9 +25,10 @@ def _random_mixture(k: int, m: int = 4, h: int = 3, w: int = 5, spread: float = 
 def test_likelihoods_sum_to_one_over_the_integers(k):
     means, scales, weights = _random_mixture(k)
     integers = torch.arange(-300, 301, dtype=torch.float32)
-    total = sum(mixture_likelihood(torch.full(means.shape[:1] + means.shape[2:], float(s)), means, scales, weights)
-                for s in integers)
-    torch.testing.assert_close(total, torch.ones_like(total), atol=1e-4, rtol=0)
+    count = len(integers)
+    values = integers[:, None, None, None].expand(count, *means.shape[2:])
+    total = mixture_likelihood(values, *(t.expand(count, *t.shape[1:]) for t in (means, scales, weights))).sum(0)
+    torch.testing.assert_close(total, torch.ones(means.shape[2:]), atol=1e-4, rtol=0)
 
 
 def test_split_parameters_shapes_and_softmax():

@@ -62,6 +62,7 @@ def test_crop_sampler_is_seeded_and_in_range():
         CropSampler(images, 256)
 
 
+@pytest.mark.slow
 def test_resume_equals_an_uninterrupted_run(tmp_path):
     images = [torch.from_numpy(_picture(160, 160, s)).permute(2, 0, 1).contiguous() for s in range(2)]
     settings = TrainSettings(steps=4, batch_size=2, checkpoint_every=2, lr=1e-3)
@@ -86,6 +87,7 @@ def test_resume_equals_an_uninterrupted_run(tmp_path):
                     tmp_path / "train.pt", resume=True, progress=False)
 
 
+@pytest.mark.slow
 def test_cli_train_compress_decompress_eval(photo_folder, tmp_path, capsys):
     out = tmp_path / "run"
     assert main(["edic", "train", "--data", str(photo_folder), "-o", str(out), "--steps", "2", "--crop", "64",
@@ -105,6 +107,9 @@ def test_cli_train_compress_decompress_eval(photo_folder, tmp_path, capsys):
     point = json.loads((tmp_path / "rd.json").read_text())[str(codec)]["images"]["picture1"]
     assert point["bpp"] == pytest.approx(stream.stat().st_size * 8 / (200 * 260))
     capsys.readouterr()
+    with pytest.raises(SystemExit):
+        main(["edic", "train", "--data", str(photo_folder), "-o", str(out), "--crop", "100"])
+    assert "multiple of the model's stride" in capsys.readouterr().err
     stream.write_bytes(stream.read_bytes()[:-3])
     with pytest.raises(SystemExit) as exit_info:
         main(["edic", "decompress", str(stream), "-o", str(tmp_path / "dec"), "-m", str(codec)])
