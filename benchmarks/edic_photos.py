@@ -21,6 +21,7 @@ from pathlib import Path
 import numpy as np
 import torch
 from common import RESULTS, write_results
+from jpegdl.photos import PHOTO_NAMES, load_photo
 from PIL import Image
 
 from jpegdl.edic import CodecConfig, build_model, decode_image, encode_image
@@ -30,7 +31,6 @@ from jpegdl.edic.evaluate import evaluate_codec, quality_point
 from jpegdl.edic.training import TrainSettings, train_and_save
 from jpegdl.evaluate.bjontegaard import bd_accuracy, bd_rate
 from jpegdl.files import mozjpeg_encode, save_jpeg
-from jpegdl.photos import PHOTO_NAMES, load_photo
 
 SIZES = {"channels": 64, "latent_channels": 96, "enhance_channels": 16, "enhance_blocks": 1, "enhance_residuals": 2}
 VARIANTS = {  # name -> (config overrides, trained at every lambda or only at the first)

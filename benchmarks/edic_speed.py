@@ -15,11 +15,11 @@ from pathlib import Path
 import numpy as np
 import torch
 from common import RESULTS, write_results
+from jpegdl.photos import load_photo
 
 from jpegdl.edic import pad_to_stride
 from jpegdl.edic.checkpoint import load_codec
 from jpegdl.edic.mixture import coding_tables, decode_symbols
-from jpegdl.photos import load_photo
 
 
 def median_seconds(run, repeats: int) -> float:

@@ -2,54 +2,22 @@
 
 from __future__ import annotations
 
-import io
 import json
-import os
-import tempfile
 from pathlib import Path
 
 import torch
 from compressai.models import CompressionModel
 
+from jpegdl.checkpoints import load_checkpoint, save_checkpoint
 from jpegdl.edic.model import CodecConfig, build_model
+from jpegdl.utils import atomic_write_bytes
 
 
 def write_atomically(path: str | Path, data: bytes) -> Path:
-    """Write ``data`` to a temporary sibling, fsync, rename over ``path``: readers never see a torn file.
-
-    (The same rule as ``jpegdl.utils.atomic_write``, which lives on a floor above this package.)
-    """
+    """``data`` to ``path`` atomically (creating its folder): readers never see a torn file."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    handle, temporary = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(handle, "wb") as file:
-            file.write(data)
-            file.flush()
-            os.fsync(file.fileno())
-        os.replace(temporary, path)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
-    return path
-
-
-def save_tensors(payload: dict, path: str | Path) -> Path:
-    """``torch.save`` of plain tensors/numbers/strings, atomically."""
-    buffer = io.BytesIO()
-    torch.save(payload, buffer)
-    return write_atomically(path, buffer.getvalue())
-
-
-def load_tensors(path: str | Path, name: str = "checkpoint") -> dict:
-    """``torch.load(weights_only=True)`` on CPU, with a clear error for a missing or unreadable file."""
-    path = Path(path)
-    if not path.is_file():
-        raise ValueError(f"{name}: no such file {str(path)!r}")
-    try:
-        return torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as err:  # pickle, zip and weights-only errors differ by torch version
-        raise ValueError(f"{name}: {str(path)!r} is not a readable weights-only checkpoint ({err})") from None
+    return atomic_write_bytes(path, data)
 
 
 def config_path(path: str | Path) -> Path:
@@ -72,7 +40,7 @@ def save_codec(model: CompressionModel, config: CodecConfig, path: str | Path, h
     if half:
         state = {k: v.half() if v.is_floating_point() else v for k, v in state.items()}
     write_atomically(config_path(path), json.dumps(config.to_dict(), indent=2).encode())
-    return save_tensors(state, path)
+    return save_checkpoint(state, path)
 
 
 def load_codec(path: str | Path, device: str | torch.device = "cpu") -> tuple[CompressionModel, CodecConfig]:
@@ -84,7 +52,7 @@ def load_codec(path: str | Path, device: str | torch.device = "cpu") -> tuple[Co
         config = CodecConfig.from_dict(json.loads(meta.read_text()))
     except json.JSONDecodeError as err:
         raise ValueError(f"checkpoint: {str(meta)!r} is not valid JSON ({err})") from None
-    state = load_tensors(path)
+    state = load_checkpoint(path)
     model = build_model(config)
     try:
         model.load_state_dict(state)

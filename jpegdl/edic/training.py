@@ -13,7 +13,8 @@ import torch
 from compressai.models import CompressionModel
 from tqdm import tqdm
 
-from jpegdl.edic.checkpoint import load_tensors, save_codec, save_tensors, write_atomically
+from jpegdl.checkpoints import load_checkpoint, save_checkpoint
+from jpegdl.edic.checkpoint import save_codec, write_atomically
 from jpegdl.edic.data import CropSampler
 from jpegdl.edic.model import STRIDE, CodecConfig, build_model
 from jpegdl.edic.objective import METRICS, rate_distortion
@@ -80,7 +81,7 @@ def train_codec(
     history: list[dict] = []
     start = 0
     if resume and checkpoint is not None and Path(checkpoint).is_file():
-        state = load_tensors(checkpoint)
+        state = load_checkpoint(checkpoint)
         if state["settings"] != {**settings.to_dict(), "steps": state["settings"]["steps"]}:
             raise ValueError(f"resume: {str(checkpoint)!r} was trained with other settings {state['settings']}")
         model.load_state_dict(state["model"])
@@ -92,7 +93,7 @@ def train_codec(
 
     def save(step: int) -> None:
         if checkpoint is not None:
-            save_tensors({
+            save_checkpoint({
                 "model": {k: v.detach().cpu() for k, v in model.state_dict().items()},
                 "optimizer": optimizer.state_dict(), "aux_optimizer": aux_optimizer.state_dict(),
                 "step": step, "torch_rng": torch.get_rng_state(), "sampler_rng": sampler.state(),

@@ -9,9 +9,10 @@ from PIL import Image
 
 pytest.importorskip("compressai")
 
+from jpegdl.checkpoints import load_checkpoint
 from jpegdl.cli import main
 from jpegdl.edic import CodecConfig, build_model, decode_image
-from jpegdl.edic.checkpoint import load_codec, load_tensors
+from jpegdl.edic.checkpoint import load_codec
 from jpegdl.edic.data import CropSampler, deduplicate, find_images, load_training_images
 from jpegdl.edic.training import TrainSettings, train_codec
 
@@ -81,7 +82,7 @@ def test_resume_equals_an_uninterrupted_run(tmp_path):
     assert [r["loss"] for r in resumed_history] == [r["loss"] for r in straight_history]
     for (name, a), (_, b) in zip(straight.state_dict().items(), resumed.state_dict().items(), strict=True):
         assert torch.equal(a, b), name
-    assert load_tensors(tmp_path / "train.pt")["step"] == 4
+    assert load_checkpoint(tmp_path / "train.pt")["step"] == 4
     with pytest.raises(ValueError, match="other settings"):
         train_codec(build_model(SMALL), CropSampler(images, 64), TrainSettings(steps=6, lmbda=1.0),
                     tmp_path / "train.pt", resume=True, progress=False)
