@@ -120,6 +120,7 @@ class Trainer:
         self.scaler = torch.amp.GradScaler("cuda", enabled=self.use_amp)
         self.history: list[dict] = []
         self.start_epoch = 0
+        self._weighting_state: dict | None = None
         if resume and self.folder.checkpoint.is_file():
             self._restore(load_checkpoint(self.folder.checkpoint, "resume"))
         if self.context.enabled:
@@ -313,7 +314,7 @@ class Trainer:
             self.weighting.use(run_law_search(self.make_model, self.train_set, self.val_set, self.config, self.device,
                                               self.out / LAW_FOLDER, self.context))  # fmt: skip
         if self.weighting is not None:
-            self.weighting.start(self.config.epochs * len(self.train_loader), getattr(self, "_weighting_state", None))
+            self.weighting.start(self.config.epochs * len(self.train_loader), self._weighting_state)
         writer = self._tensorboard()
         try:
             last_epoch = (

@@ -100,9 +100,12 @@ class LawWeighting(ExampleWeighting):
             weights = torch.ones_like(losses, dtype=torch.float32)
         else:
             weights = additive_tanh_weights(example_features(losses, logits), self.action)
-        sums = torch.stack([losses.detach().float().sum(), weights.sum(), weights.new_tensor(float(weights.numel()))])
-        loss_sum, weight_sum, count = all_reduce_sum(sums, self.context).tolist()
-        self._observe(loss_sum / count, weight_sum / count, step)
+        if self.context is not None and self.context.enabled:
+            sums = torch.stack([losses.detach().float().sum(), weights.sum(), weights.new_tensor(float(len(weights)))])
+            loss_sum, weight_sum, count = all_reduce_sum(sums, self.context).tolist()
+            self._observe(loss_sum / count, weight_sum / count, step)
+        else:
+            self._observe(float(losses.detach().mean()), float(weights.mean()), step)
         return weights
 
     def _observe(self, batch_loss: float, mean_weight: float, step: int) -> None:
