@@ -15,9 +15,7 @@ from __future__ import annotations
 import copy
 import csv
 import io
-import pickle
 import time
-import zipfile
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -27,8 +25,9 @@ from torch import nn
 from torch.utils.data import DataLoader, Dataset
 from tqdm import tqdm
 
+from jpegdl.checkpoints import load_checkpoint, save_checkpoint
 from jpegdl.evaluate import top1_accuracy
-from jpegdl.utils import atomic_write, atomic_write_text
+from jpegdl.utils import atomic_write_text
 from jpegdl.weighting.agent import Actor, DDPGAgent
 from jpegdl.weighting.law import ACTION_DIM, LawWeighting
 from jpegdl.weighting.loop import LoopSettings, train_weighted
@@ -83,24 +82,12 @@ def policy_weighting(policy: dict) -> LawWeighting:
 
 def save_policy(policy: dict, path: str | Path) -> Path:
     """Write a policy dict atomically (loads with ``weights_only=True``)."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    return atomic_write(path, lambda file: torch.save(policy, file))
+    return save_checkpoint(policy, path)
 
 
 def load_state(path: str | Path, name: str) -> dict:
-    """``torch.load(weights_only=True)`` of a dict; ``ValueError`` naming ``name`` otherwise."""
-    path = Path(path)
-    if not path.is_file():
-        raise ValueError(f"{name}: no such file {str(path)!r}")
-    try:
-        state = torch.load(path, map_location="cpu", weights_only=True)
-    except (pickle.UnpicklingError, EOFError, RuntimeError, zipfile.BadZipFile, OSError) as err:
-        reason = (str(err).strip().splitlines() or [type(err).__name__])[0]
-        raise ValueError(f"{name}: {str(path)!r} is not a readable weights-only file ({reason})") from None
-    if not isinstance(state, dict):
-        raise ValueError(f"{name}: {str(path)!r} holds a {type(state).__name__}, not a dict")
-    return state
+    """A weights-only dict (``ValueError`` naming ``name`` for a missing, corrupt or unsafe file)."""
+    return load_checkpoint(path, name)
 
 
 def load_policy(path: str | Path) -> dict:
