@@ -198,7 +198,8 @@ def learn_tables(
         extra = {"steps": steps, "batch_size": batch_size, "lr": lr}
     scores = {name: evaluate(model_list, held, tables, float(lam), loss) for name, tables in candidates.items()}
     chosen = min(scores, key=lambda name: scores[name].objective)
-    history.append({"stage": "held_out", "scores": {k: v.to_dict() for k, v in scores.items()}, "chosen": chosen})
+    history.append({"stage": "held_out", "scores": {k: v.to_dict() for k, v in scores.items()}, "chosen": chosen,
+                    "tables": {k: v.to_dict() for k, v in candidates.items()}})  # fmt: skip
     settings = {
         "method": method, "loss": loss, "images": len(cached), "held_out_images": len(held),
         "init": None if initial is None else initial.to_dict(), "seed": seed, "models": len(model_list),

@@ -264,12 +264,6 @@ def split_held_out(cached: CachedSet, fraction: float, seed: int = 0) -> tuple[C
     return cached.subset(order[held:]), cached.subset(order[:held])
 
 
-def log_grid(low: float, high: float, count: int) -> list[float]:
-    """``count`` log-spaced values from ``low`` to ``high``."""
-    if count == 1:
-        return [low]
-    return [low * (high / low) ** (i / (count - 1)) for i in range(count)]
-
-
 def isfinite_number(value: object) -> bool:
+    """A finite int or float (not a bool)."""
     return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
