@@ -24,7 +24,7 @@ sys.path.insert(0, str(__import__("pathlib").Path(__file__).resolve().parent))
 from common import json_float, psnr_u8, write_results
 
 from jpegdl.data.photos import load_photos
-from jpegdl.files import read_coefficients, save_jpeg, to_tensor
+from jpegdl.files import jpeg_bytes, read_coefficients, to_tensor
 from jpegdl.files.read import decode_pixels
 from jpegdl.jpeg import QuantTables, decode, encode
 
@@ -61,7 +61,7 @@ def main() -> None:
             stats: dict[str, list[float]] = {k: [] for k in ("exact", "decoder", "float", "kornia", "pixels", "coefs")}
             for array in photos.values():
                 x = to_tensor(array)
-                data = save_jpeg(array, tables, subsampling)
+                data = jpeg_bytes(array, tables, subsampling)
                 real = decode_pixels(data)
                 ours = encode(x, tables, subsampling)
                 theirs = read_coefficients(data)

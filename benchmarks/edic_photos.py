@@ -21,16 +21,16 @@ from pathlib import Path
 import numpy as np
 import torch
 from common import RESULTS, write_results
-from jpegdl.photos import PHOTO_NAMES, load_photo
 from PIL import Image
 
+from jpegdl.data.photos import PHOTO_NAMES, load_photo
 from jpegdl.edic import CodecConfig, build_model, decode_image, encode_image
 from jpegdl.edic.checkpoint import load_codec, save_codec
 from jpegdl.edic.data import WALLPAPER_FOLDERS, deduplicate, find_images, load_training_images
 from jpegdl.edic.evaluate import evaluate_codec, quality_point
 from jpegdl.edic.training import TrainSettings, train_and_save
 from jpegdl.evaluate.bjontegaard import bd_accuracy, bd_rate
-from jpegdl.files import mozjpeg_encode, save_jpeg
+from jpegdl.files import jpeg_bytes, mozjpeg_encode
 
 SIZES = {"channels": 64, "latent_channels": 96, "enhance_channels": 16, "enhance_blocks": 1, "enhance_residuals": 2}
 VARIANTS = {  # name -> (config overrides, trained at every lambda or only at the first)
@@ -61,7 +61,7 @@ def mean_point(points: list[dict]) -> dict:
 
 
 def jpeg_curves(images: dict[str, torch.Tensor]) -> dict[str, list[dict]]:
-    encoders = {"jpeg": lambda px, q: save_jpeg(px, q, "4:2:0"), "mozjpeg": lambda px, q: mozjpeg_encode(px, q)}
+    encoders = {"jpeg": lambda px, q: jpeg_bytes(px, q, "4:2:0"), "mozjpeg": lambda px, q: mozjpeg_encode(px, q)}
     curves = {}
     for name, encode in encoders.items():
         curve = []

@@ -15,8 +15,8 @@ from pathlib import Path
 import numpy as np
 import torch
 from common import RESULTS, write_results
-from jpegdl.photos import load_photo
 
+from jpegdl.data.photos import load_photo
 from jpegdl.edic import pad_to_stride
 from jpegdl.edic.checkpoint import load_codec
 from jpegdl.edic.mixture import coding_tables, decode_symbols

@@ -22,7 +22,7 @@ from common import write_results
 
 from jpegdl.data import create_dataset
 from jpegdl.evaluate.measurement import classify, decode_files, encode_many, measure
-from jpegdl.files import save_jpeg, to_uint8
+from jpegdl.files import jpeg_bytes, to_uint8
 from jpegdl.j4d import learn_tables
 from jpegdl.jpeg.tables import QuantTables
 from jpegdl.train import load_classifier
@@ -48,7 +48,7 @@ def main() -> None:
         real = {}
         for name in ("warm_start", "sweep1"):
             tables = QuantTables.from_dict(candidates[name])
-            files = encode_many(arrays, lambda a, t=tables: save_jpeg(a, t, "4:4:4"), progress=False)
+            files = encode_many(arrays, lambda a, t=tables: jpeg_bytes(a, t, "4:4:4"), progress=False)
             real[name] = {"accuracy": classify({"m": model}, decode_files(files), labels)["m"],
                           "payload_bpp": measure(files, [784] * len(files))["payload_bpp"]}  # fmt: skip
         rows.append({"images": count, "seconds": result.settings["seconds"], "held_out": scores,

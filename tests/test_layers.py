@@ -3,7 +3,7 @@ import torch
 from torch import nn
 
 import jpegdl
-from jpegdl.files import read_image, save_jpeg
+from jpegdl.files import jpeg_bytes, read_image
 from jpegdl.jpeg import QuantTables
 from jpegdl.layers import JPEGLayer, JPEGModel, prepend
 from tests.helpers import to_tensor
@@ -24,7 +24,7 @@ def test_hard_mode_equals_a_real_jpeg_file(photos, subsampling):
     x = to_tensor(photos["chelsea"][:90, :70])
     rounded = layer.tables().rounded()
     assert torch.equal(layer(x), jpegdl.decode(jpegdl.encode(x, rounded, subsampling)))
-    assert torch.equal(layer(x), read_image(save_jpeg(x, rounded, subsampling)))
+    assert torch.equal(layer(x), read_image(jpeg_bytes(x, rounded, subsampling)))
 
 
 def test_soft_mode_trains_the_tables_and_is_close_to_hard_when_hard():

@@ -23,7 +23,7 @@ def _cmd_tables(args: argparse.Namespace) -> None:
 
 
 def _cmd_encode(args: argparse.Namespace) -> None:
-    from jpegdl.files import bits_per_pixel, payload_bytes, read_picture, save_jpeg
+    from jpegdl.files import bits_per_pixel, jpeg_bytes, payload_bytes, read_picture
     from jpegdl.files.pictures import picture_icc_profile
     from jpegdl.jpeg import QuantTables
     from jpegdl.utils import atomic_write_bytes
@@ -39,7 +39,7 @@ def _cmd_encode(args: argparse.Namespace) -> None:
         raise ValueError(f"output: the folder {str(output.parent)!r} does not exist")
     pixels = read_picture(args.input)
     tables = QuantTables.load(args.tables) if args.tables else QuantTables.from_quality(args.quality)
-    data = save_jpeg(pixels, tables, args.subsampling, optimize=not args.no_optimize,
+    data = jpeg_bytes(pixels, tables, args.subsampling, optimize=not args.no_optimize,
                      icc_profile=picture_icc_profile(args.input))  # fmt: skip
     atomic_write_bytes(output, data)
     height, width = pixels.shape[:2]

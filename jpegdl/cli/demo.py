@@ -9,7 +9,7 @@ import numpy as np
 import torch
 
 from jpegdl.data.photos import load_photos
-from jpegdl.files import payload_bytes, read_coefficients, read_image, save_jpeg, to_tensor, write_coefficients
+from jpegdl.files import jpeg_bytes, payload_bytes, read_coefficients, read_image, to_tensor, write_coefficients
 from jpegdl.jpeg import DiffJPEG, QuantTables, encode
 
 
@@ -41,7 +41,7 @@ def run_codec_demo(
         for subsampling in subsamplings:
             for quality in qualities:
                 tables = QuantTables.from_quality(quality)
-                data = save_jpeg(array, tables, subsampling)
+                data = jpeg_bytes(array, tables, subsampling)
                 real = read_image(data)
                 ours = encode(x, tables, subsampling)
                 theirs = read_coefficients(data)

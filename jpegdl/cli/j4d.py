@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 from pathlib import Path
 
 from jpegdl.cli.arguments import load_models, non_negative, pick_device, positive_int, quality
@@ -41,22 +42,36 @@ def _cmd_learn_tables(args: argparse.Namespace) -> None:
               f" {result.settings['seconds']:>8.1f}  {path}")  # fmt: skip
 
 
+def _recorded_subsampling(path: str) -> str:
+    """The subsampling a tables JSON was learned for (``4:2:0``, libjpeg's default, when it says none)."""
+    try:
+        recorded = json.loads(Path(path).read_text()).get("subsampling")
+    except (OSError, ValueError, AttributeError):
+        recorded = None
+    return recorded if recorded in ("4:4:4", "4:2:0") else "4:2:0"
+
+
 def _cmd_compress(args: argparse.Namespace) -> None:
     from jpegdl.j4d import compress_folder, load_hardness
     from jpegdl.jpeg import QuantTables
 
     tables = QuantTables.load(args.tables).rounded() if args.round else QuantTables.load(args.tables)
     hardness = args.hardness if args.hardness is not None else load_hardness(args.tables)
+    subsampling = args.subsampling or _recorded_subsampling(args.tables)
     summary = compress_folder(
-        args.in_dir, args.out_dir, tables, args.subsampling, "probabilistic" if args.probabilistic else "rounded",
-        hardness, args.seed, args.workers,
+        args.in_dir, args.out_dir, tables, subsampling, "probabilistic" if args.probabilistic else "rounded",
+        hardness, args.seed, args.workers, overwrite=args.overwrite,
     )  # fmt: skip
-    print(
-        f"wrote {summary['files']} JPEG files to {args.out_dir}: {summary['bytes']} bytes"
-        f" ({summary['bpp']:.3f} bpp), payload {summary['payload_bytes']} bytes ({summary['payload_bpp']:.3f} bpp)"
-    )
+    if summary["files"]:
+        print(
+            f"wrote {summary['files']} JPEG files to {args.out_dir}: {summary['bytes']} bytes ({summary['bpp']:.3f}"
+            f" bpp), payload {summary['payload_bytes']} bytes ({summary['payload_bpp']:.3f} bpp)"
+        )
     if summary["skipped"]:
-        print(f"skipped {summary['skipped']} unreadable file(s)")
+        print(f"skipped {summary['skipped']} file(s):", file=sys.stderr)
+        for reason in summary["skipped_files"]:
+            print(f"  {reason}", file=sys.stderr)
+        raise SystemExit(1)
 
 
 def _cmd_rate_accuracy(args: argparse.Namespace) -> None:
@@ -204,16 +219,18 @@ def add_j4d_parsers(commands: argparse._SubParsersAction) -> None:
     compress = commands.add_parser(
         "compress", help="compress a folder of images to standard JPEG files with given tables",
         description="Every image under IN_DIR becomes OUT_DIR/<same path>.jpg (baseline, optimized Huffman)."
-        " Unreadable files are skipped with a warning and counted.",
+        " A file that cannot be read or written is skipped with its reason; the exit status is then 1.",
     )  # fmt: skip
-    compress.add_argument("in_dir")
-    compress.add_argument("out_dir")
+    compress.add_argument("in_dir", help="folder of pictures (read recursively; never modified)")
+    compress.add_argument("out_dir", help="output folder, outside IN_DIR")
+    compress.add_argument("--overwrite", action="store_true", help="replace JPEG files that already exist in OUT_DIR")
     compress.add_argument("--tables", "-t", required=True, help="tables JSON (learned or from 'jpegdl tables')")
     compress.add_argument("--probabilistic", action="store_true", help="draw indices from the soft PMF (jpeglib)")
     compress.add_argument("--hardness", type=float, help="hardness of the draws (default: from the tables JSON, or 8)")
     compress.add_argument("--round", action="store_true", help="round float tables to integers 1..255 first")
-    compress.add_argument("--subsampling", "-s", choices=("4:2:0", "4:4:4"), default="4:2:0")
-    compress.add_argument("--seed", type=int, default=0)
+    compress.add_argument("--subsampling", "-s", choices=("4:2:0", "4:4:4"), default=None,
+                          help="chroma subsampling (default: the tables JSON's, else 4:2:0)")  # fmt: skip
+    compress.add_argument("--seed", type=int, default=0, help="seed of the probabilistic draws (default: 0)")
     compress.add_argument("--workers", type=positive_int, default=1, help="encoding processes (1)")
     compress.set_defaults(handler=_cmd_compress)
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from torch.utils.data import Dataset
 
-from jpegdl.files import payload_bytes, save_jpeg
+from jpegdl.files import jpeg_bytes, payload_bytes
 from jpegdl.jpeg.tables import QuantTables
 
 
@@ -20,7 +20,7 @@ def dataset_bpp(dataset: Dataset, tables: QuantTables, subsampling: str = "4:4:4
     file_bits = payload_bits = pixels = 0
     for index in range(count):
         image = dataset[index][0]
-        data = save_jpeg(image, tables, subsampling)
+        data = jpeg_bytes(image, tables, subsampling)
         file_bits += 8 * len(data)
         payload_bits += 8 * payload_bytes(data)
         pixels += image.shape[-2] * image.shape[-1]

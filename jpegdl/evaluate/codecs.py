@@ -21,7 +21,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from jpegdl.files import mozjpeg_encode, save_jpeg, write_coefficients
+from jpegdl.files import jpeg_bytes, mozjpeg_encode, write_coefficients
 from jpegdl.files.arrays import to_tensor
 from jpegdl.j4d.encoders import encode_image, probabilistic_coefficients
 from jpegdl.jpeg.tables import QuantTables
@@ -93,14 +93,14 @@ def codec_settings(
 ) -> list[tuple[float | str, Encoder, QuantTables | None]]:
     """``(setting, picklable encoder, tables)`` for every point of a deterministic curve."""
     if spec.kind == "ijg":
-        return [(q, partial(save_jpeg, tables=q, subsampling=subsampling), QuantTables.from_quality(q))
+        return [(q, partial(jpeg_bytes, tables=q, subsampling=subsampling), QuantTables.from_quality(q))
                 for q in qualities]  # fmt: skip
     if spec.kind == "mozjpeg":
         return [(q, partial(mozjpeg_encode, tables=q, subsampling=subsampling), None) for q in qualities]
     if spec.kind == "sensitivity":
         if sensitivity is None:
             raise ValueError("sensitivity: the sensitivity-tables codec needs the model's frequency sensitivity")
-        return [(c, partial(save_jpeg, tables=t, subsampling=subsampling), t)
+        return [(c, partial(jpeg_bytes, tables=t, subsampling=subsampling), t)
                 for c in scales for t in [scaled_tables(sensitivity, c)]]  # fmt: skip
     if spec.kind not in ("learned", "learned-rd"):
         raise ValueError(f"codecs: unknown kind {spec.kind!r}")
@@ -108,7 +108,7 @@ def codec_settings(
     for path in learned_files(spec.path):
         tables = QuantTables.load(path).rounded()
         if spec.kind == "learned":
-            encoder = partial(save_jpeg, tables=tables, subsampling=subsampling)
+            encoder = partial(jpeg_bytes, tables=tables, subsampling=subsampling)
         else:
             weights, lam = rd_settings(path)
             encoder = partial(encode_image, tables=tables, subsampling=subsampling, encoder="rd",

@@ -14,7 +14,7 @@ from jpegdl.files.read import (
     read_coefficients,
     read_image,
 )
-from jpegdl.files.write import mozjpeg_encode, save_jpeg, write_coefficients
+from jpegdl.files.write import jpeg_bytes, mozjpeg_encode, write_coefficients
 
 __all__ = [
     "DECODERS",
@@ -25,6 +25,7 @@ __all__ = [
     "decode_pixels",
     "frame_type",
     "inspect",
+    "jpeg_bytes",
     "load_bytes",
     "mozjpeg_encode",
     "parse_segments",
@@ -33,7 +34,6 @@ __all__ = [
     "read_frame_header",
     "read_image",
     "read_picture",
-    "save_jpeg",
     "to_tensor",
     "to_uint8",
     "write_coefficients",

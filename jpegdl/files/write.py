@@ -32,7 +32,7 @@ def _tables_for(tables: QuantTables | int) -> QuantTables:
     return tables
 
 
-def save_jpeg(
+def jpeg_bytes(
     image: torch.Tensor | np.ndarray,
     tables: QuantTables | int,
     subsampling: str = "4:2:0",

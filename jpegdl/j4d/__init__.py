@@ -4,13 +4,11 @@ from jpegdl.j4d.compress import compress_folder
 from jpegdl.j4d.encoders import ENCODERS, encode_image, probabilistic_coefficients
 from jpegdl.j4d.learn import METHODS, LearnedTables, learn_tables, load_hardness
 from jpegdl.j4d.objective import CachedSet, cache_batches, evaluate
-from jpegdl.j4d.params import LearnableTables
 
 __all__ = [
     "ENCODERS",
     "METHODS",
     "CachedSet",
-    "LearnableTables",
     "LearnedTables",
     "cache_batches",
     "compress_folder",

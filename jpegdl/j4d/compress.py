@@ -6,16 +6,15 @@ import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
-import numpy as np
 import torch
-from PIL import Image, UnidentifiedImageError
 from tqdm import tqdm
 
 from jpegdl.files.markers import payload_bytes
+from jpegdl.files.pictures import MAX_PIXELS, read_picture
 from jpegdl.j4d.encoders import ENCODERS, encode_image
 from jpegdl.jpeg.sampling import check_subsampling
 from jpegdl.jpeg.tables import QuantTables
-from jpegdl.utils import process_pool
+from jpegdl.utils import atomic_write_bytes, process_pool
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp", ".ppm", ".pgm", ".pbm", ".gif")
 
@@ -27,25 +26,24 @@ class _Job:
     encoder: str
     hardness: float | torch.Tensor
     seed: int
-
-
-def read_picture(path: Path) -> np.ndarray:
-    """uint8 ``(H, W)`` for grayscale files, ``(H, W, 3)`` otherwise (alpha dropped)."""
-    with Image.open(path) as image:
-        grayscale = image.mode in ("1", "L", "LA", "I", "I;16", "F")
-        return np.array(image.convert("L" if grayscale else "RGB"))
+    max_pixels: int
 
 
 def _compress_one(job: _Job, index: int, source: Path, target: Path) -> tuple[str, int, int, int] | str:
-    """Encode one file; returns ``(name, file bytes, payload bytes, pixels)`` or an error message."""
+    """Encode one file; returns ``(name, file bytes, payload bytes, pixels)`` or why it was skipped.
+
+    Any failure of one picture (unreadable, too large, a full disk) is reported, never raised, so
+    one bad file never stops the batch; the output appears whole or not at all.
+    """
     try:
-        pixels = read_picture(source)
-    except (UnidentifiedImageError, OSError, ValueError) as err:
-        return f"{source}: {err}"
-    generator = torch.Generator().manual_seed(job.seed * 1_000_003 + index)
-    data = encode_image(pixels, job.tables, job.subsampling, job.encoder, job.hardness, generator)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    target.write_bytes(data)
+        pixels = read_picture(source, job.max_pixels, name="picture")
+        generator = torch.Generator().manual_seed(job.seed * 1_000_003 + index)
+        data = encode_image(pixels, job.tables, job.subsampling, job.encoder, job.hardness, generator)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        atomic_write_bytes(target, data)
+    except (ValueError, OSError, MemoryError) as err:
+        reason = " ".join(str(err).split())
+        return reason if str(source) in reason else f"{source}: {reason}"
     return str(target), len(data), payload_bytes(data), pixels.shape[0] * pixels.shape[1]
 
 
@@ -63,10 +61,15 @@ def compress_folder(
     seed: int = 0,
     workers: int = 1,
     progress: bool = True,
+    overwrite: bool = False,
+    max_pixels: int = MAX_PIXELS,
 ) -> dict:
     """Write every image under ``source`` as ``target/<same relative path>.jpg``.
 
-    Unreadable files are skipped with a warning and counted; the others are always written.
+    Inputs are never touched: ``target`` may not be ``source`` or lie inside it, two inputs that
+    would map to one output (``a.png`` and ``a.jpg``) are refused, and existing outputs are kept
+    unless ``overwrite``. Every output is written atomically. A picture that cannot be read or
+    written (corrupt, above ``max_pixels``, a full disk) is skipped with its reason; the batch goes on.
     Probabilistic draws are seeded per file (``seed`` and the file's position in sorted order),
     so the output does not depend on ``workers``.
 
@@ -80,11 +83,18 @@ def compress_folder(
         raise ValueError(f"encoder: expected one of {ENCODERS}, got {encoder!r}")
     check_subsampling(subsampling)
     luma, chroma = tables.baseline()  # raises on tables a baseline file cannot hold
-    job = _Job(QuantTables(luma, chroma), subsampling, encoder, hardness, seed)
+    job = _Job(QuantTables(luma, chroma), subsampling, encoder, hardness, seed, max_pixels)
+    resolved_source, resolved_target = source.resolve(), target.resolve()
+    if resolved_target == resolved_source or resolved_source in resolved_target.parents:
+        raise ValueError(f"out_dir: {str(target)!r} is the input folder or inside it; choose a folder outside"
+                         f" {str(source)!r} so no input is overwritten")  # fmt: skip
+    if target.exists() and not target.is_dir():
+        raise ValueError(f"out_dir: {str(target)!r} is a file, not a folder")
     paths = sorted(p for p in source.rglob("*") if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES)
     if not paths:
         raise ValueError(f"in_dir: no images ({', '.join(IMAGE_SUFFIXES)}) under {str(source)!r}")
     items = [(i, p, (target / p.relative_to(source)).with_suffix(".jpg")) for i, p in enumerate(paths)]
+    _check_outputs(items, overwrite)
     chunks = [items[i : i + 64] for i in range(0, len(items), 64)]
     results: list = []
     with tqdm(total=len(items), desc="compress", unit="img", disable=not progress) as bar:
@@ -101,7 +111,7 @@ def compress_folder(
     written = [r for r in results if isinstance(r, tuple)]
     skipped = [r for r in results if isinstance(r, str)]
     for message in skipped:
-        warnings.warn(f"skipped unreadable image {message}", stacklevel=2)
+        warnings.warn(f"skipped {message}", stacklevel=2)
     total_bytes = sum(r[1] for r in written)
     total_payload = sum(r[2] for r in written)
     pixels = sum(r[3] for r in written)
@@ -115,3 +125,17 @@ def compress_folder(
         "bpp": 8 * total_bytes / pixels if pixels else None,
         "payload_bpp": 8 * total_payload / pixels if pixels else None,
     }
+
+
+def _check_outputs(items: list[tuple[int, Path, Path]], overwrite: bool) -> None:
+    """Refuse two inputs with one output, and (without ``overwrite``) outputs that already exist."""
+    owners: dict[Path, Path] = {}
+    for _, source, target in items:
+        if target in owners:
+            raise ValueError(f"in_dir: {str(owners[target])!r} and {str(source)!r} would both be written to"
+                             f" {str(target)!r}; rename one of them")  # fmt: skip
+        owners[target] = source
+    existing = [target for target in owners if target.exists()]
+    if existing and not overwrite:
+        more = f" and {len(existing) - 1} more" if len(existing) > 1 else ""
+        raise ValueError(f"out_dir: {str(existing[0])!r}{more} already exist; pass --overwrite to replace them")

@@ -18,7 +18,7 @@ import numpy as np
 import torch
 
 from jpegdl.files.arrays import to_tensor, to_uint8
-from jpegdl.files.write import DC_INDEX_RANGE, MAX_AC_INDEX, save_jpeg, write_coefficients
+from jpegdl.files.write import DC_INDEX_RANGE, MAX_AC_INDEX, jpeg_bytes, write_coefficients
 from jpegdl.jpeg.codec import Coefficients, analyze, component_steps
 from jpegdl.jpeg.quantize import SampledQuantizer
 from jpegdl.jpeg.ste import round_half_away
@@ -145,7 +145,7 @@ def encode_image(
             ``"probabilistic"`` (indices drawn from the soft PMF, written with jpeglib).
     """
     if encoder == "rounded":
-        return save_jpeg(image, tables, subsampling)
+        return jpeg_bytes(image, tables, subsampling)
     if encoder not in ENCODERS:
         raise ValueError(f"encoder: expected one of {ENCODERS}, got {encoder!r}")
     pixels = to_tensor(to_uint8(image))

@@ -31,9 +31,9 @@ from jpegdl.j4d.objective import (
     per_image_task_loss,
     table_steps,
 )
-from jpegdl.j4d.params import LearnableTables
 from jpegdl.jpeg.codec import synthesize
 from jpegdl.jpeg.tables import QuantTables
+from jpegdl.tables.trainable import TrainableTables
 
 SECANT_RATIO = 1.2
 
@@ -89,8 +89,9 @@ def gradient_descent(
     progress: bool = False,
 ) -> tuple[QuantTables, Evaluation, list[dict]]:
     """Adam on log steps; returns the rounded tables with the best held-out objective (``init`` included)."""
-    params = LearnableTables(init.to(dtype=torch.float32)).to(learn.labels.device)
-    optimizer = torch.optim.Adam([params.log_steps], lr=lr)
+    params = TrainableTables(init.to(dtype=torch.float32), step_range=(1.0, 255.0)).to(learn.labels.device)
+    log_steps = params.log_steps  # (1, 2, 8, 8): one round of (luma, chroma) log steps
+    optimizer = torch.optim.Adam([log_steps], lr=lr)
     schedule = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, steps)
     generator = torch.Generator(device=learn.labels.device).manual_seed(seed)
     best_tables = init.rounded()
@@ -99,17 +100,17 @@ def gradient_descent(
     for step in tqdm(range(1, steps + 1), desc=f"gradient lambda {lam:g}", leave=False, disable=not progress):
         index = torch.randint(len(learn), (min(batch_size, len(learn)),), generator=generator,
                               device=learn.labels.device)  # fmt: skip
-        current = params.log_steps.exp()
+        current = log_steps[0].exp()
         task = noisy_task_loss(models, learn, index, current, generator, loss)
         slopes = rate_slopes(learn.subset(index), current.detach().double()).float()
-        rate_surrogate = (slopes * params.log_steps).sum()  # gradient = d bpp / d log q
+        rate_surrogate = (slopes * log_steps[0]).sum()  # gradient = d bpp / d log q
         optimizer.zero_grad(set_to_none=True)
         (task + lam * rate_surrogate).backward()
         optimizer.step()
         schedule.step()
         params.clamp_()
         if step % eval_every == 0 or step == steps:
-            tables = params.tables().rounded()
+            tables = params.rounded()
             score = evaluate(models, held, tables, lam, loss)
             history.append({"step": step, "held_out": score.to_dict(), "noisy_task": float(task.detach())})
             if score.objective < best.objective:

@@ -90,12 +90,22 @@ def test_learn_tables_compress_and_rate_accuracy(trained_run, tmp_path, capsys, 
     (tmp_path / "pictures").mkdir()
     Image.fromarray(photos["chelsea"]).save(tmp_path / "pictures" / "cat.png")
     (tmp_path / "pictures" / "bad.png").write_bytes(b"nonsense")
-    with pytest.warns(UserWarning, match="bad.png"):
-        main(["compress", str(tmp_path / "pictures"), str(tmp_path / "jpeg"), "--tables", str(learned[1]),
-              "--probabilistic", "--subsampling", "4:4:4"])  # fmt: skip
-    out = capsys.readouterr().out
-    assert "wrote 1 JPEG files" in out and "skipped 1" in out
+    compress = ["compress", str(tmp_path / "pictures"), str(tmp_path / "jpeg"), "--tables", str(learned[1]),
+                "--probabilistic", "--subsampling", "4:4:4"]  # fmt: skip
+    with pytest.warns(UserWarning, match="bad.png"), pytest.raises(SystemExit) as exit_info:
+        main(compress)
+    captured = capsys.readouterr()
+    assert exit_info.value.code == 1  # a skipped file is reported and makes the exit status non-zero
+    assert "wrote 1 JPEG files" in captured.out and "skipped 1" in captured.err and "bad.png" in captured.err
     assert inspect(tmp_path / "jpeg" / "cat.jpg").subsampling == "4:4:4"
+    written = (tmp_path / "jpeg" / "cat.jpg").read_bytes()
+    with pytest.raises(SystemExit) as exit_info:
+        main(compress)  # the earlier output is kept: no --overwrite
+    assert exit_info.value.code == 2 and "already exist; pass --overwrite" in capsys.readouterr().err
+    assert (tmp_path / "jpeg" / "cat.jpg").read_bytes() == written
+    with pytest.raises(SystemExit) as exit_info:
+        main([*compress[:2], str(tmp_path / "pictures" / "out"), *compress[3:]])
+    assert exit_info.value.code == 2 and "inside it" in capsys.readouterr().err
 
     main(["rate-accuracy", "--model", str(trained_run), "--codecs", f"ijg,sensitivity,learned:{tmp_path / 'tables'}",
           "--qualities", "10", "50", "90", "--scales", "2", "16", "--sensitivity-images", "64", "--limit-test", "40",

@@ -14,7 +14,7 @@ from jpegdl.evaluate.rate_accuracy import (
     parse_codecs,
     rate_accuracy,
 )
-from jpegdl.files import payload_bytes, save_jpeg
+from jpegdl.files import jpeg_bytes, payload_bytes
 from jpegdl.j4d import learn_tables
 
 
@@ -61,7 +61,7 @@ def test_every_point_is_real_files(test_set, tmp_path):
         ("ijg", 20, None), ("ijg", 80, None), ("learned:learned", "lambda1", None),
         ("learned:learned+prob", "lambda1", 0), ("learned:learned+prob", "lambda1", 1),
     ]  # fmt: skip
-    files = [save_jpeg(a, 20, "4:4:4") for a in arrays]
+    files = [jpeg_bytes(a, 20, "4:4:4") for a in arrays]
     assert points[0].bpp == pytest.approx(8 * sum(map(len, files)) / (20 * 256))
     assert points[0].payload_bpp == pytest.approx(8 * sum(map(payload_bytes, files)) / (20 * 256))
     assert points[0].bpp < points[1].bpp and all(0 <= p.accuracy["tiny"] <= 1 for p in points)
@@ -72,7 +72,7 @@ def test_parallel_encoding_matches_serial(test_set):
     arrays, _ = test_set
     from functools import partial
 
-    encoder = partial(save_jpeg, tables=50, subsampling="4:4:4")
+    encoder = partial(jpeg_bytes, tables=50, subsampling="4:4:4")
     serial = encode_many(arrays, encoder, 1, progress=False)
     assert encode_many(arrays, encoder, 2, progress=False) == serial
     assert decode_files(serial).shape == (20, 1, 16, 16)

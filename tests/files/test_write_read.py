@@ -9,12 +9,12 @@ from jpegdl.files import (
     decode_pixels,
     frame_type,
     inspect,
+    jpeg_bytes,
     mozjpeg_encode,
     parse_segments,
     payload_bytes,
     read_coefficients,
     read_image,
-    save_jpeg,
     write_coefficients,
 )
 from jpegdl.jpeg import QuantTables
@@ -50,7 +50,7 @@ def test_coefficient_files_round_trip_and_open_everywhere(subsampling, height, w
     if channels == 3:
         assert back.subsampling == subsampling and _component_ids(data) == [1, 2, 3]
     # Identical to what libjpeg-turbo itself writes for the same pixels and tables.
-    reference = save_jpeg(x[0], tables, subsampling)
+    reference = jpeg_bytes(x[0], tables, subsampling)
     assert len(data) == len(reference)
     pixels = pillow_pixels(reference)
     for decoder in DECODERS:
@@ -62,9 +62,9 @@ def test_coefficient_files_round_trip_and_open_everywhere(subsampling, height, w
 
 
 @pytest.mark.parametrize("subsampling", ["4:4:4", "4:2:0"])
-def test_save_jpeg_writes_the_tables_as_given(photos, subsampling):
+def test_jpeg_bytes_writes_the_tables_as_given(photos, subsampling):
     tables = QuantTables(torch.full((8, 8), 10), torch.full((8, 8), 37))
-    data = save_jpeg(photos["chelsea"], tables, subsampling)
+    data = jpeg_bytes(photos["chelsea"], tables, subsampling)
     info = inspect(data)
     assert torch.equal(info.tables.luma, tables.luma) and torch.equal(info.tables.chroma, tables.chroma)
     assert info.subsampling == subsampling and info.frame == "baseline"
@@ -75,13 +75,13 @@ def test_save_jpeg_writes_the_tables_as_given(photos, subsampling):
 
 def test_optimized_huffman_is_smaller_and_decodes_the_same(photos):
     x = photos["coffee"]
-    small, large = save_jpeg(x, 50, optimize=True), save_jpeg(x, 50, optimize=False)
+    small, large = jpeg_bytes(x, 50, optimize=True), jpeg_bytes(x, 50, optimize=False)
     assert len(small) < len(large)
     assert np.array_equal(pillow_pixels(small), pillow_pixels(large))
 
 
 def test_payload_is_the_scan_data():
-    data = save_jpeg(_image(32, 32), 75)
+    data = jpeg_bytes(_image(32, 32), 75)
     segments = parse_segments(data)
     headers = sum(2 + s.length for s in segments if s.length) + 2 * sum(1 for s in segments if not s.length)
     assert payload_bytes(data) + headers == len(data)
@@ -93,7 +93,7 @@ def test_mozjpeg_baseline(photos):
     moz = mozjpeg_encode(x, 75)
     assert frame_type(moz) == "progressive"
     assert torch.equal(inspect(moz).tables.luma, QuantTables.from_quality(75).luma)
-    assert len(moz) < len(save_jpeg(x, 75))
+    assert len(moz) < len(jpeg_bytes(x, 75))
     for decoder in DECODERS:
         assert decode_pixels(moz, decoder).shape == x.shape
     learned = QuantTables(torch.full((8, 8), 12), torch.full((8, 8), 30))
@@ -102,7 +102,7 @@ def test_mozjpeg_baseline(photos):
 
 
 def test_read_image_and_bpp(tmp_path, photos):
-    data = save_jpeg(photos["chelsea"], 80)
+    data = jpeg_bytes(photos["chelsea"], 80)
     path = tmp_path / "c.jpg"
     path.write_bytes(data)
     image = read_image(path)
@@ -115,7 +115,7 @@ def test_read_image_and_bpp(tmp_path, photos):
 
 def test_tensor_and_array_inputs_agree():
     array = _image(20, 30)
-    assert save_jpeg(array, 70) == save_jpeg(to_tensor(array)[0], 70) == save_jpeg(to_tensor(array), 70)
+    assert jpeg_bytes(array, 70) == jpeg_bytes(to_tensor(array)[0], 70) == jpeg_bytes(to_tensor(array), 70)
 
 
 @pytest.mark.parametrize(
@@ -129,7 +129,7 @@ def test_tensor_and_array_inputs_agree():
     ],
 )
 def test_corrupt_files_are_rejected(data, message):
-    good = save_jpeg(_image(16, 16), 75)
+    good = jpeg_bytes(_image(16, 16), 75)
     if data == "cut":
         data = good[: len(good) // 2]
     elif data == "garbage":
@@ -148,9 +148,9 @@ def test_missing_file(tmp_path):
 def test_export_validation():
     x = torch.rand(1, 3, 16, 16)
     with pytest.raises(ValueError, match=r"1\.\.255"):
-        save_jpeg(x, QuantTables(torch.full((8, 8), 300), torch.ones(8, 8, dtype=torch.int64)))
+        jpeg_bytes(x, QuantTables(torch.full((8, 8), 300), torch.ones(8, 8, dtype=torch.int64)))
     with pytest.raises(ValueError, match="integer"):
-        save_jpeg(x, QuantTables.flat(2.5))
+        jpeg_bytes(x, QuantTables.flat(2.5))
     soft = encode(x, 50, quantizer="soft")
     with pytest.raises(ValueError, match="integer indices"):
         write_coefficients(soft)
@@ -161,13 +161,13 @@ def test_export_validation():
     with pytest.raises(ValueError, match="index"):
         write_coefficients(encode(x, 50), index=3)
     with pytest.raises(ValueError, match="one image"):
-        save_jpeg(torch.rand(2, 3, 8, 8), 50)
+        jpeg_bytes(torch.rand(2, 3, 8, 8), 50)
     with pytest.raises(ValueError, match="uint8"):
-        save_jpeg(np.zeros((8, 8, 3)), 50)
+        jpeg_bytes(np.zeros((8, 8, 3)), 50)
 
 
 @pytest.mark.parametrize("subsampling", ["4:4:4", "4:2:0"])
 def test_files_from_our_coefficients_are_byte_identical_to_libjpeg_turbo(photos, subsampling):
     for quality in (20, 75):
         x = to_tensor(photos["coffee"][:61, :97])
-        assert write_coefficients(encode(x, quality, subsampling)) == save_jpeg(x, quality, subsampling)
+        assert write_coefficients(encode(x, quality, subsampling)) == jpeg_bytes(x, quality, subsampling)

@@ -62,3 +62,27 @@ def test_bad_inputs(tmp_path, folder):
         compress_folder(folder, tmp_path / "out", QuantTables.flat(7.5))
     with pytest.raises(ValueError, match="encoder"):
         compress_folder(folder, tmp_path / "out", tables, encoder="mozjpeg")
+
+
+def test_two_inputs_never_share_an_output_and_a_bad_picture_never_stops_the_batch(tmp_path):
+    import numpy as np
+    from PIL import Image
+
+    from jpegdl.j4d import compress_folder
+    from jpegdl.jpeg import QuantTables
+
+    folder = tmp_path / "in"
+    folder.mkdir()
+    for name in ("b.png", "b.bmp"):
+        Image.fromarray(np.zeros((16, 16, 3), dtype=np.uint8)).save(folder / name)
+    with pytest.raises(ValueError, match="would both be written to"):
+        compress_folder(folder, tmp_path / "out", QuantTables.from_quality(50), progress=False)
+    (folder / "b.bmp").unlink()
+    Image.new("L", (200, 200)).save(folder / "huge.png")
+    (folder / "broken.png").write_bytes(b"\x89PNG\r\n\x1a\n")
+    with pytest.warns(UserWarning):
+        summary = compress_folder(folder, tmp_path / "out", QuantTables.from_quality(50), progress=False,
+                                  max_pixels=1000)  # fmt: skip
+    assert summary["files"] == 1 and summary["skipped"] == 2
+    assert any("above the limit" in reason for reason in summary["skipped_files"])
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["b.jpg"]

@@ -5,7 +5,7 @@ import pytest
 import torch
 from PIL import Image
 
-from jpegdl.files import decode_pixels, read_coefficients, save_jpeg, write_coefficients
+from jpegdl.files import decode_pixels, jpeg_bytes, read_coefficients, write_coefficients
 from jpegdl.j4d import encode_image, probabilistic_coefficients
 from jpegdl.j4d.encoders import rd_coefficients
 from jpegdl.jpeg.codec import analyze, encode
@@ -27,7 +27,7 @@ def test_very_hard_draws_are_libjpeg_rounding(image, subsampling):
     # Exact ties (z / q = k + 1/2) are split by the PMF; everything else must agree.
     for a, b in zip(drawn.components, rounded.components, strict=True):
         assert (a != b).float().mean() < 1e-3
-    assert encode_image(image[0], tables, subsampling) == save_jpeg(image[0], tables, subsampling)
+    assert encode_image(image[0], tables, subsampling) == jpeg_bytes(image[0], tables, subsampling)
 
 
 @pytest.mark.parametrize("subsampling", ["4:4:4", "4:2:0"])
@@ -96,7 +96,7 @@ def test_rd_encoder_trades_distortion_for_fewer_bytes_and_writes_standard_files(
         assert torch.equal(a[..., 0, 0], b[..., 0, 0])  # DC untouched
         assert ((a - b).abs() <= 1).all() and (a.abs() <= b.abs()).all()  # only moves towards zero, by one
     data = encode_image(image[0], tables, subsampling, "rd", sensitivity=flat, lam=50.0)
-    assert len(data) < len(save_jpeg(image[0], tables, subsampling))
+    assert len(data) < len(jpeg_bytes(image[0], tables, subsampling))
     back = read_coefficients(data)
     for a, b in zip(back.components, cheap.components, strict=True):
         assert torch.equal(a, b)

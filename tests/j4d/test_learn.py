@@ -5,10 +5,11 @@ import torch
 from torch import nn
 from torch.utils.data import DataLoader, TensorDataset
 
-from jpegdl.j4d import LearnableTables, cache_batches, evaluate, learn_tables, load_hardness
+from jpegdl.j4d import cache_batches, evaluate, learn_tables, load_hardness
 from jpegdl.j4d.gradient import noisy_task_loss, rate_slopes
 from jpegdl.j4d.objective import CachedSet, split_held_out
 from jpegdl.jpeg.tables import QuantTables
+from jpegdl.tables import TrainableTables
 
 
 def tiny_classifier(channels: int = 1, seed: int = 0) -> nn.Module:
@@ -148,4 +149,4 @@ def test_bad_arguments():
     with pytest.raises(ValueError, match="models: cannot classify"):
         learn_tables(tiny_classifier(3), data, lam=1.0, progress=False)
     with pytest.raises(ValueError, match="step_range"):
-        LearnableTables(QuantTables.from_quality(50), step_range=(0.5, 255))
+        TrainableTables(QuantTables.from_quality(50), step_range=(0.0, 255))

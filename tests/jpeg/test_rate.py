@@ -99,7 +99,7 @@ def test_estimate_is_finite_non_negative_and_pooling_never_lowers_chroma_bits(he
 def test_estimate_tracks_real_payload_over_qualities():
     from skimage import data
 
-    from jpegdl.files import payload_bytes, save_jpeg
+    from jpegdl.files import jpeg_bytes, payload_bytes
 
     image = torch.from_numpy(data.camera()[:128, :128].copy()).float()[None, None] / 255
     estimates, payloads = [], []
@@ -108,7 +108,7 @@ def test_estimate_tracks_real_payload_over_qualities():
         coefficients, steps = _inputs(image, tables)
         estimate = estimate_rate(coefficients, steps, SoftQuantizer(alpha=50 / steps[0].square()), (128, 128))
         estimates.append(estimate.bpp.item())
-        payloads.append(8 * payload_bytes(save_jpeg(image[0], tables)) / 128**2)
+        payloads.append(8 * payload_bytes(jpeg_bytes(image[0], tables)) / 128**2)
     assert estimates == sorted(estimates) and payloads == sorted(payloads)
     ratios = np.array(estimates) / np.array(payloads)
     assert np.all((ratios > 0.3) & (ratios < 2)), ratios  # one small image: plug-in entropy is biased low
