@@ -146,29 +146,34 @@ def _cmd_eval(args: argparse.Namespace) -> None:
 
 def add_edic_parsers(commands: argparse._SubParsersAction) -> None:
     edic = commands.add_parser("edic", help="EDIC learned image codec: train, compress, decompress, eval")
-    sub = edic.add_subparsers(dest="edic_command", required=True, metavar="ACTION")
+    sub = edic.add_subparsers(dest="edic_command", required=True, metavar="ACTION",
+                              help="train, compress, decompress or eval")  # fmt: skip
 
     train = sub.add_parser("train", help="train codecs (one per --lmbda) on random crops of a photo folder")
     train.add_argument("--data", nargs="+", metavar="DIR", help="image folders (default: Debian wallpapers)")
     train.add_argument("--out", "-o", required=True, help="output folder; one lambda-<value>/ inside per lambda")
-    train.add_argument("--architecture", choices=("edic", "bmshj2018-hyperprior", "mbt2018-mean"), default="edic")
+    train.add_argument("--architecture", choices=("edic", "bmshj2018-hyperprior", "mbt2018-mean"), default="edic",
+                       help="EDIC or one of the two hyperprior baselines (default: edic)")  # fmt: skip
     train.add_argument("--channels", type=positive_int, default=64, metavar="N", help="N (default 64)")
     train.add_argument("--latent-channels", type=positive_int, default=96, metavar="M", help="M (default 96)")
     train.add_argument("--components", type=positive_int, default=3, metavar="K", help="mixture components (3)")
     train.add_argument("--no-attention", action="store_true", help="ablation: no channel attention")
     train.add_argument("--no-enhancement", action="store_true", help="ablation: no decoder-side enhancement")
-    train.add_argument("--enhance-channels", type=positive_int, default=16, metavar="C")
-    train.add_argument("--enhance-blocks", type=positive_int, default=1, metavar="B")
+    train.add_argument("--enhance-channels", type=positive_int, default=16, metavar="C",
+                       help="channels of the enhancement network (default: 16)")  # fmt: skip
+    train.add_argument("--enhance-blocks", type=positive_int, default=1, metavar="B",
+                       help="residual groups of the enhancement network (default: 1)")  # fmt: skip
     train.add_argument("--lmbda", type=non_negative, nargs="+", default=[0.013], metavar="L",
                        help="rate-distortion weights (CompressAI's scale; default 0.013)")
-    train.add_argument("--metric", choices=("mse", "ms-ssim"), default="mse")
-    train.add_argument("--steps", type=positive_int, default=2000)
-    train.add_argument("--batch-size", type=positive_int, default=4)
+    train.add_argument("--metric", choices=("mse", "ms-ssim"), default="mse", help="distortion (default: mse)")
+    train.add_argument("--steps", type=positive_int, default=2000, help="training steps per lambda (default: 2000)")
+    train.add_argument("--batch-size", type=positive_int, default=4, help="crops per step (default: 4)")
     train.add_argument("--crop", type=positive_int, default=128, help="crop side in pixels (multiple of 64)")
     train.add_argument("--short-side", type=positive_int, default=512, help="downscale sources to this short side")
-    train.add_argument("--lr", type=non_negative, default=1e-4)
-    train.add_argument("--checkpoint-every", type=positive_int, default=200, metavar="STEPS")
-    train.add_argument("--seed", type=int, default=0)
+    train.add_argument("--lr", type=non_negative, default=1e-4, help="Adam learning rate (default: 1e-4)")
+    train.add_argument("--checkpoint-every", type=positive_int, default=200, metavar="STEPS",
+                       help="steps between atomic checkpoints (default: 200)")  # fmt: skip
+    train.add_argument("--seed", type=int, default=0, help="seed of weights and crops (default: 0)")
     train.add_argument("--resume", action="store_true", help="continue from train.pt where it exists")
     train.add_argument("--device", default="auto", help="auto, cpu or cuda[:N]")
     train.add_argument("--threads", type=positive_int, help="torch CPU threads")
@@ -180,7 +185,7 @@ def add_edic_parsers(commands: argparse._SubParsersAction) -> None:
     ):
         command = sub.add_parser(name, help=summary)
         command.add_argument("inputs", nargs="+", metavar="IN", help=inputs)
-        command.add_argument("--output", "-o", required=True, metavar="DIR")
+        command.add_argument("--output", "-o", required=True, metavar="DIR", help="output folder")
         command.add_argument("--model", "-m", required=True, help="codec.pt from 'jpegdl edic train'")
         command.add_argument("--threads", type=positive_int, help="torch CPU threads")
         command.set_defaults(handler=_needs_compressai(handler))

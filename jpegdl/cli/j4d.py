@@ -7,7 +7,15 @@ import json
 import sys
 from pathlib import Path
 
-from jpegdl.cli.arguments import load_models, non_negative, pick_device, positive_int, quality
+from jpegdl.cli.arguments import (
+    add_data_flags,
+    add_device_flag,
+    load_models,
+    non_negative,
+    pick_device,
+    positive_int,
+    quality,
+)
 
 
 def _cmd_learn_tables(args: argparse.Namespace) -> None:
@@ -40,6 +48,9 @@ def _cmd_learn_tables(args: argparse.Namespace) -> None:
         held = result.history[-1]["scores"][result.settings["chosen"]]
         print(f"{lam:>8g} {held['task']:>10.4f} {held['bpp']:>7.3f} {result.settings['chosen']:>12}"
               f" {result.settings['seconds']:>8.1f}  {path}")  # fmt: skip
+
+
+SUBSAMPLING_HELP = "chroma subsampling of colour images (default: 4:4:4; grayscale has none)"
 
 
 def _recorded_subsampling(path: str) -> str:
@@ -160,11 +171,10 @@ def _extend_tables_parser(commands: argparse._SubParsersAction) -> None:
     scale.add_argument("--scale", type=float, default=4.0, help="step of the most sensitive luma frequency (4)")
     scale.add_argument("--lambda", dest="lam", type=non_negative,
                        help="lambda-matched steps sqrt(12 lambda / (ln2 pixels s)) instead of --scale")  # fmt: skip
-    group.add_argument("--dataset", help="default: the dataset the model was trained on")
-    group.add_argument("--data-root", dest="data_root")
+    add_data_flags(group, "the dataset the model was trained on")
     group.add_argument("--images", type=positive_int, default=10_000, help="training images averaged (10000)")
-    group.add_argument("--subsampling", choices=("4:4:4", "4:2:0"), default="4:4:4")
-    group.add_argument("--device", default="auto")
+    group.add_argument("--subsampling", choices=("4:4:4", "4:2:0"), default="4:4:4", help=SUBSAMPLING_HELP)
+    add_device_flag(group)
     plain = tables.get_default("handler")
 
     def handler(args: argparse.Namespace) -> None:
@@ -192,8 +202,7 @@ def add_j4d_parsers(commands: argparse._SubParsersAction) -> None:
         " 'compress' read), the float steps, the hardness and the training history.",
     )
     learn.add_argument("--model", action="append", required=True, help="run folder of 'jpegdl train' (repeatable)")
-    learn.add_argument("--dataset", help="default: the dataset the models were trained on")
-    learn.add_argument("--data-root", dest="data_root")
+    add_data_flags(learn, "the dataset the models were trained on")
     rate = learn.add_mutually_exclusive_group(required=True)
     rate.add_argument("--lambda", dest="lam", type=non_negative, help="weight of the rate (bits per pixel)")
     rate.add_argument("--sweep", type=non_negative, nargs="+", help="several lambdas: one tables file each")
@@ -211,9 +220,9 @@ def add_j4d_parsers(commands: argparse._SubParsersAction) -> None:
                        help="also try IJG tables at this quality as a start (default: sensitivity only)")  # fmt: skip
     learn.add_argument("--hardness", type=float, default=8.0, help="recorded for probabilistic encoding (8)")
     learn.add_argument("--loss", choices=("ce", "kl"), default="ce", help="ce: labels; kl: uncompressed output")
-    learn.add_argument("--subsampling", choices=("4:4:4", "4:2:0"), default="4:4:4")
-    learn.add_argument("--device", default="auto", help="auto (default), cpu or cuda")
-    learn.add_argument("--seed", type=int, default=0)
+    learn.add_argument("--subsampling", choices=("4:4:4", "4:2:0"), default="4:4:4", help=SUBSAMPLING_HELP)
+    add_device_flag(learn)
+    learn.add_argument("--seed", type=int, default=0, help="seed of the image order and held-out split (default: 0)")
     learn.set_defaults(handler=_cmd_learn_tables)
 
     compress = commands.add_parser(
@@ -241,19 +250,21 @@ def add_j4d_parsers(commands: argparse._SubParsersAction) -> None:
         " Writes OUT/rate_accuracy.json and OUT/rate_accuracy.png.",
     )
     evaluate.add_argument("--model", action="append", required=True, help="run folder (repeatable)")
-    evaluate.add_argument("--dataset", help="default: the dataset the models were trained on")
-    evaluate.add_argument("--data-root", dest="data_root")
+    add_data_flags(evaluate, "the dataset the models were trained on")
     evaluate.add_argument("--codecs", default="ijg,mozjpeg", help="comma list of ijg, mozjpeg, sensitivity,"
                           " learned:FILE_OR_FOLDER, learned-rd:FILE_OR_FOLDER (default ijg,mozjpeg)")  # fmt: skip
-    evaluate.add_argument("--qualities", type=quality, nargs="+", default=list(DEFAULT_QUALITIES))
+    evaluate.add_argument("--qualities", type=quality, nargs="+", default=list(DEFAULT_QUALITIES),
+                          help="IJG / mozjpeg qualities of the sweeps (default: 5..95)")  # fmt: skip
     evaluate.add_argument("--scales", type=float, nargs="+", default=list(DEFAULT_SCALES),
                           help="steps of the most sensitive frequency for 'sensitivity'")  # fmt: skip
-    evaluate.add_argument("--sensitivity-images", dest="sensitivity_images", type=positive_int, default=10_000)
+    evaluate.add_argument("--sensitivity-images", dest="sensitivity_images", type=positive_int, default=10_000,
+                          help="training images that estimate the sensitivity tables (default: 10000)")  # fmt: skip
     evaluate.add_argument("--probabilistic-seeds", dest="probabilistic_seeds", type=int, nargs="*", default=[],
                           help="also write learned tables by probabilistic quantization with these seeds")  # fmt: skip
-    evaluate.add_argument("--subsampling", choices=("4:4:4", "4:2:0"), default="4:4:4")
-    evaluate.add_argument("--limit-test", dest="limit_test", type=positive_int)
-    evaluate.add_argument("--workers", type=positive_int, default=1)
-    evaluate.add_argument("--device", default="auto")
+    evaluate.add_argument("--subsampling", choices=("4:4:4", "4:2:0"), default="4:4:4", help=SUBSAMPLING_HELP)
+    evaluate.add_argument("--limit-test", dest="limit_test", type=positive_int, metavar="N",
+                          help="use only the first N test images (default: all)")  # fmt: skip
+    evaluate.add_argument("--workers", type=positive_int, default=1, help="encoding processes (default: 1)")
+    add_device_flag(evaluate)
     evaluate.add_argument("--out", required=True, help="output folder")
     evaluate.set_defaults(handler=_cmd_rate_accuracy)

@@ -85,3 +85,24 @@ def test_version(capsys):
     with pytest.raises(SystemExit) as exit_info:
         main(["--version"])
     assert exit_info.value.code == 0 and capsys.readouterr().out.startswith("jpegdl ")
+
+
+def test_every_flag_of_every_command_has_help():
+    import argparse
+
+    from jpegdl.cli import build_parser
+
+    def commands(parser):
+        for action in parser._actions:
+            if isinstance(action, argparse._SubParsersAction):
+                for name, sub in action.choices.items():
+                    yield name, sub
+                    yield from commands(sub)
+
+    silent = {
+        (name, (action.option_strings or [action.dest])[0])
+        for name, sub in commands(build_parser())
+        for action in sub._actions
+        if not action.help and not isinstance(action, argparse._HelpAction)
+    }
+    assert not silent, sorted(silent)
