@@ -119,7 +119,7 @@ def main() -> None:
             scores = result.history[-1]["scores"]
             learning.append({"group": group, "method": method, "lambda": lam, "seconds": result.settings["seconds"],
                              "chosen": result.settings["chosen"], "held_out": scores,
-                             "rounded_luma": result.rounded.luma.tolist()})  # fmt: skip
+                             "rounded_luma": result.rounded().luma.tolist()})  # fmt: skip
             start_obj, end_obj = scores["warm_start"]["objective"], scores[result.settings["chosen"]]["objective"]
             print(f"learned {group} {method} lambda {lam:g}: held-out objective {start_obj:.4f} -> {end_obj:.4f}"
                   f" ({result.settings['chosen']}, {result.settings['seconds']:.0f} s)", flush=True)

@@ -50,7 +50,7 @@ METHODS = ("search", "gradient")
 class LearnedTables:
     """Result of :func:`learn_tables`: the tables, what produced them, and the learning history.
 
-    ``rounded`` (integers 1..255) is what real files use; :meth:`save` writes JSON that
+    ``rounded()`` (integers 1..255) is what real files use; :meth:`save` writes JSON that
     ``QuantTables.load`` (and ``jpegdl compress --tables``) read directly.
     """
 
@@ -62,15 +62,15 @@ class LearnedTables:
     settings: dict = field(default_factory=dict)
     history: list[dict] = field(default_factory=list)
 
-    @property
     def rounded(self) -> QuantTables:
+        """The tables as integers 1..255, what a file stores (a method, like ``QuantTables.rounded``)."""
         return self.tables.rounded()
 
     def to_dict(self) -> dict:
         hardness = self.hardness.detach().cpu()
         single = bool(torch.all(hardness == hardness.flatten()[0]))
         return {
-            **self.rounded.to_dict(),
+            **self.rounded().to_dict(),
             "hardness": float(hardness.flatten()[0]) if single else hardness.tolist(),
             "subsampling": self.subsampling,
             "channels": self.channels,

@@ -44,7 +44,7 @@ def test_search_never_ends_worse_than_its_start_on_held_out_images():
         assert chosen <= scores["warm_start"]["objective"] + 1e-12
         if init is not None:
             assert chosen <= scores["init"]["objective"] + 1e-12
-        assert result.rounded.luma.dtype == torch.int64
+        assert result.rounded().luma.dtype == torch.int64
 
 
 def test_gradient_never_ends_worse_than_its_start_on_held_out_images():
@@ -75,8 +75,8 @@ def test_search_lowers_the_exact_objective_on_its_learning_images():
 def test_a_larger_lambda_gives_coarser_tables_and_a_lower_rate():
     model, data = self_labelled()
     cached = cache_batches(data)
-    cheap = learn_tables(model, data, 0.0, sweeps=1, progress=False).rounded
-    small = learn_tables(model, data, 1.0, sweeps=1, progress=False).rounded
+    cheap = learn_tables(model, data, 0.0, sweeps=1, progress=False).rounded()
+    small = learn_tables(model, data, 1.0, sweeps=1, progress=False).rounded()
     assert small.luma.double().mean() > cheap.luma.double().mean()
     assert evaluate([model], cached, small, 0.0).bpp < evaluate([model], cached, cheap, 0.0).bpp
 
@@ -119,7 +119,7 @@ def test_universal_rgb_tables_and_the_saved_file(tmp_path):
     assert result.settings["models"] == 2 and result.channels == 3
     path = result.save(tmp_path / "t.json")
     loaded = QuantTables.load(path)
-    assert loaded.luma.dtype == torch.int64 and torch.equal(loaded.luma, result.rounded.luma)
+    assert loaded.luma.dtype == torch.int64 and torch.equal(loaded.luma, result.rounded().luma)
     assert load_hardness(path) == 8.0
     data = json.loads(path.read_text())
     assert data["subsampling"] == "4:2:0" and data["lambda"] == 0.2 and data["settings"]["method"] == "search"
@@ -131,7 +131,7 @@ def test_kl_loss_ignores_the_labels():
     shuffled = DataLoader(TensorDataset(images, torch.randint(0, 3, (len(images),))), batch_size=32)
     a = learn_tables(model, data, 0.1, loss="kl", sweeps=1, progress=False)
     b = learn_tables(model, shuffled, 0.1, loss="kl", sweeps=1, progress=False)
-    assert torch.equal(a.rounded.luma, b.rounded.luma)
+    assert torch.equal(a.rounded().luma, b.rounded().luma)
 
 
 def test_bad_arguments():
