@@ -16,6 +16,7 @@ from jpegdl.cli.arguments import (
     positive_int,
     quality,
 )
+from jpegdl.cli.options import add_dataclass_flags, given_values
 
 
 def _cmd_learn_tables(args: argparse.Namespace) -> None:
@@ -23,7 +24,7 @@ def _cmd_learn_tables(args: argparse.Namespace) -> None:
     from torch.utils.data import DataLoader, Subset
 
     from jpegdl.data import create_dataset
-    from jpegdl.j4d import learn_tables
+    from jpegdl.j4d import J4DConfig, learn_tables
 
     models, dataset = load_models(args.model, args.dataset)
     train, _ = create_dataset(dataset, "train", args.data_root, augment=False)
@@ -31,18 +32,15 @@ def _cmd_learn_tables(args: argparse.Namespace) -> None:
         raise ValueError(f"offset: the training set has {len(train)} images, got offset {args.offset}")
     subset = Subset(train, range(args.offset, min(len(train), args.offset + args.images)))
     device = pick_device(args.device)
-    loader = DataLoader(subset, 256, shuffle=True, generator=torch.Generator().manual_seed(args.seed))
+    config = J4DConfig(**given_values(args, J4DConfig, "j4d."))
+    loader = DataLoader(subset, 256, shuffle=True, generator=torch.Generator().manual_seed(config.seed))
     out = Path(args.out)
     lambdas = args.sweep if args.sweep else [args.lam]
-    print(f"learning tables ({args.method}) for {', '.join(models)} on {len(subset)} {dataset} training images"
-          f" ({100 * args.held_out:g} % held out)")  # fmt: skip
+    print(f"learning tables ({config.method}) for {', '.join(models)} on {len(subset)} {dataset} training images"
+          f" ({100 * config.held_out:g} % held out)")  # fmt: skip
     print(f"{'lambda':>8} {'task loss':>10} {'bpp':>7} {'chosen':>12} {'seconds':>8}  file")
     for lam in lambdas:
-        result = learn_tables(
-            list(models.values()), loader, lam, method=args.method, init=args.init_quality,
-            subsampling=args.subsampling, loss=args.loss, held_out=args.held_out, sweeps=args.sweeps,
-            steps=args.steps, lr=args.lr, hardness=args.hardness, device=device, seed=args.seed,
-        )  # fmt: skip
+        result = learn_tables(list(models.values()), loader, lam, config, init=args.init_quality, device=device)
         result.settings |= {"models": list(args.model), "dataset": dataset}
         path = result.save(out / f"lambda{lam:g}.json")
         held = result.history[-1]["scores"][result.settings["chosen"]]
@@ -191,6 +189,8 @@ def _extend_tables_parser(commands: argparse._SubParsersAction) -> None:
 
 
 def add_j4d_parsers(commands: argparse._SubParsersAction) -> None:
+    from jpegdl.j4d import J4DConfig
+
     _extend_tables_parser(commands)
     from jpegdl.evaluate.rate_accuracy import DEFAULT_QUALITIES, DEFAULT_SCALES
 
@@ -209,20 +209,11 @@ def add_j4d_parsers(commands: argparse._SubParsersAction) -> None:
     learn.add_argument("--out", required=True, help="output folder")
     learn.add_argument("--images", type=positive_int, default=2048, help="training images used (2048)")
     learn.add_argument("--offset", type=int, default=0, help="index of the first training image used (0)")
-    learn.add_argument("--method", choices=("search", "gradient"), default="search",
-                       help="search: exact coordinate descent over integer steps (default); gradient")  # fmt: skip
-    learn.add_argument("--held-out", dest="held_out", type=float, default=0.25,
-                       help="fraction of the images that picks the returned tables (0.25)")  # fmt: skip
-    learn.add_argument("--sweeps", type=positive_int, default=2, help="search passes over all frequencies (2)")
-    learn.add_argument("--steps", type=positive_int, default=100, help="gradient method: Adam steps (100)")
-    learn.add_argument("--lr", type=float, default=0.03, help="gradient method: initial Adam rate on log steps")
     learn.add_argument("--init-quality", dest="init_quality", type=quality,
                        help="also try IJG tables at this quality as a start (default: sensitivity only)")  # fmt: skip
-    learn.add_argument("--hardness", type=float, default=8.0, help="recorded for probabilistic encoding (8)")
-    learn.add_argument("--loss", choices=("ce", "kl"), default="ce", help="ce: labels; kl: uncompressed output")
-    learn.add_argument("--subsampling", choices=("4:4:4", "4:2:0"), default="4:4:4", help=SUBSAMPLING_HELP)
     add_device_flag(learn)
-    learn.add_argument("--seed", type=int, default=0, help="seed of the image order and held-out split (default: 0)")
+    add_dataclass_flags(learn.add_argument_group("learning (J4DConfig)"), J4DConfig, dest_prefix="j4d.",
+                        skip=("limit",))  # fmt: skip
     learn.set_defaults(handler=_cmd_learn_tables)
 
     compress = commands.add_parser(

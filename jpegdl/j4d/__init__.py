@@ -2,13 +2,14 @@
 
 from jpegdl.j4d.compress import compress_folder
 from jpegdl.j4d.encoders import ENCODERS, encode_image, probabilistic_coefficients
-from jpegdl.j4d.learn import METHODS, LearnedTables, learn_tables, load_hardness
+from jpegdl.j4d.learn import METHODS, J4DConfig, LearnedTables, learn_tables, load_hardness
 from jpegdl.j4d.objective import CachedSet, cache_batches, evaluate
 
 __all__ = [
     "ENCODERS",
     "METHODS",
     "CachedSet",
+    "J4DConfig",
     "LearnedTables",
     "cache_batches",
     "compress_folder",

@@ -20,7 +20,7 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 
 import torch
@@ -41,7 +41,7 @@ from jpegdl.j4d.search import CoordinateSearch
 from jpegdl.j4d.warmstart import cached_sensitivity, decoded_batches, warm_start
 from jpegdl.jpeg.sampling import check_subsampling
 from jpegdl.jpeg.tables import QuantTables
-from jpegdl.utils import DistContext, resolve_device
+from jpegdl.utils import DistContext, option, resolve_device
 
 METHODS = ("search", "gradient")
 
@@ -104,25 +104,36 @@ def _initial(init: QuantTables | int | None) -> QuantTables | None:
     raise ValueError(f"init: expected None, QuantTables or an IJG quality 0..100, got {init!r}")
 
 
+@dataclass(frozen=True)
+class J4DConfig:
+    """How :func:`learn_tables` learns; ``jpegdl learn-tables`` generates its flags from these fields."""
+
+    method: str = option("search", "search: exact coordinate descent over integer steps; gradient: Adam on log"
+                         " steps", choices=METHODS)  # fmt: skip
+    subsampling: str = option("4:4:4", "chroma subsampling of colour images (grayscale has none)",
+                              choices=("4:4:4", "4:2:0"))  # fmt: skip
+    loss: str = option("ce", "task loss: ce (labels) or kl (to the model's output on the uncompressed image)",
+                       choices=TASK_LOSSES)  # fmt: skip
+    held_out: float = option(0.25, "fraction of the images that picks the returned tables")
+    limit: int | None = option(None, "use at most N images of the data", metavar="N")
+    sweeps: int = option(2, "search: passes over all frequencies")
+    steps: int = option(100, "gradient: Adam steps")
+    batch_size: int = option(128, "gradient: images per step")
+    lr: float = option(0.03, "gradient: initial Adam rate on the log steps")
+    hardness: float = option(8.0, "recorded for probabilistic encoding (alpha = hardness / q^2); not learned")
+    seed: int = option(0, "seed of the held-out split and the gradient method's batches")
+
+
 def learn_tables(
     models: nn.Module | Sequence[nn.Module],
     data: Iterable,
     lam: float,
+    config: J4DConfig | None = None,
     *,
-    method: str = "search",
     init: QuantTables | int | None = None,
-    subsampling: str = "4:4:4",
-    loss: str = "ce",
-    held_out: float = 0.25,
-    limit: int | None = None,
-    sweeps: int = 2,
-    steps: int = 100,
-    batch_size: int = 128,
-    lr: float = 0.03,
-    hardness: float = 8.0,
     device: torch.device | str = "cpu",
-    seed: int = 0,
     progress: bool = True,
+    **options: object,
 ) -> LearnedTables:
     """Learn luma/chroma tables for frozen classifiers (J4D), one rate-accuracy trade-off ``lam``.
 
@@ -130,17 +141,13 @@ def learn_tables(
         models: one classifier or several (universal tables); each maps ``(B, C, H, W)``
             images in [0, 1] to logits (normalisation inside). They are put in eval mode and frozen.
         data: yields ``(images, labels)``, images ``(B, C, H, W)`` float in [0, 1], C = 1 or 3,
-            one size throughout. Encoded once; ``limit`` caps the number of images.
+            one size throughout. Encoded once; ``config.limit`` caps the number of images.
         lam: weight ``lambda >= 0`` of the bits per pixel (entropy of the hard indices).
-        method: ``"search"`` (exact coordinate descent) or ``"gradient"`` (Adam, sign-correct
-            estimators); see the module docstring.
+        config: a :class:`J4DConfig` (method ``"search"`` or ``"gradient"``, subsampling, loss,
+            held-out fraction, the search's sweeps, the gradient method's steps, batch and lr,
+            hardness, seed); ``**options`` override single fields (``method="gradient"``).
         init: ``None`` (lambda-matched sensitivity tables) or tables / an IJG quality; the
             warm start is tried too, and the result is never worse than either on held-out images.
-        loss: ``"ce"`` (labels) or ``"kl"`` (to each model's output on the uncompressed image).
-        held_out: fraction of the images kept aside to pick the returned tables.
-        sweeps: passes of the search over all frequencies.
-        steps, batch_size, lr: the gradient method's Adam steps, batch and initial rate.
-        hardness: recorded for the probabilistic encoder (``alpha = h / q^2``); not learned.
         device: where models and coefficients live (``"auto"``: CUDA when available).
 
     Returns:
@@ -148,6 +155,15 @@ def learn_tables(
         held-out objective, ``settings["seconds"]`` the learning time.
     """
     began = time.perf_counter()
+    config = config if config is not None else J4DConfig()
+    unknown = set(options) - {f.name for f in fields(J4DConfig)}
+    if unknown:
+        raise ValueError(f"options: unknown {sorted(unknown)}; J4DConfig has {[f.name for f in fields(J4DConfig)]}")
+    config = replace(config, **options)
+    method, subsampling, loss, held_out, limit = (config.method, config.subsampling, config.loss, config.held_out,
+                                                  config.limit)  # fmt: skip
+    sweeps, steps, batch_size, lr, hardness, seed = (config.sweeps, config.steps, config.batch_size, config.lr,
+                                                     config.hardness, config.seed)  # fmt: skip
     if not (isfinite_number(lam) and lam >= 0):
         raise ValueError(f"lam: expected a finite value >= 0, got {lam!r}")
     if method not in METHODS:
