@@ -8,9 +8,14 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 
-def bounded(kind: type, low: float | None = None, high: float | None = None) -> Callable[[str], float]:
-    """An argparse ``type`` that parses ``kind`` (int or float) and checks ``low <= value <= high``, finite."""
-    if kind is int:
+def bounded(
+    kind: type, low: float | None = None, high: float | None = None, above: bool = False
+) -> Callable[[str], float]:
+    """An argparse ``type`` that parses ``kind`` (int or float) and checks ``low <= value <= high``
+    (``low < value`` with ``above``), finite."""
+    if above:
+        expected = f"a finite number > {low}"
+    elif kind is int:
         expected = f"an integer {low}..{high}" if high is not None else f"an integer >= {low}"
     else:
         expected = f"a finite number >= {low}" if high is None else f"a number in [{low}, {high}]"
@@ -20,7 +25,8 @@ def bounded(kind: type, low: float | None = None, high: float | None = None) -> 
             value = kind(text)
         except ValueError:
             raise argparse.ArgumentTypeError(f"expected {expected}, got {text!r}") from None
-        if not math.isfinite(value) or (low is not None and value < low) or (high is not None and value > high):
+        too_low = low is not None and (value <= low if above else value < low)
+        if not math.isfinite(value) or too_low or (high is not None and value > high):
             raise argparse.ArgumentTypeError(f"expected {expected}, got {text}")
         return value
 
@@ -31,6 +37,7 @@ def bounded(kind: type, low: float | None = None, high: float | None = None) -> 
 quality = bounded(int, 0, 100)
 non_negative = bounded(float, 0)
 positive_int = bounded(int, 1)
+positive = bounded(float, 0, above=True)
 
 
 def load_runs(

@@ -12,7 +12,9 @@ from jpegdl.cli.arguments import (
     add_device_flag,
     load_models,
     non_negative,
+    output_folder,
     pick_device,
+    positive,
     positive_int,
     quality,
 )
@@ -26,6 +28,7 @@ def _cmd_learn_tables(args: argparse.Namespace) -> None:
     from jpegdl.data import create_dataset
     from jpegdl.j4d import J4DConfig, learn_tables
 
+    out = output_folder(args.out)
     models, dataset = load_models(args.model, args.dataset)
     train, _ = create_dataset(dataset, "train", args.data_root, augment=False)
     if args.offset >= len(train):
@@ -34,7 +37,6 @@ def _cmd_learn_tables(args: argparse.Namespace) -> None:
     device = pick_device(args.device)
     config = J4DConfig(**given_values(args, J4DConfig, "j4d."))
     loader = DataLoader(subset, 256, shuffle=True, generator=torch.Generator().manual_seed(config.seed))
-    out = Path(args.out)
     lambdas = args.sweep if args.sweep else [args.lam]
     print(f"learning tables ({config.method}) for {', '.join(models)} on {len(subset)} {dataset} training images"
           f" ({100 * config.held_out:g} % held out)")  # fmt: skip
@@ -88,6 +90,7 @@ def _cmd_rate_accuracy(args: argparse.Namespace) -> None:
     from jpegdl.evaluate.rate_accuracy import format_comparisons, parse_codecs, rate_accuracy
     from jpegdl.plots import plot_rate_accuracy
 
+    out = output_folder(args.out)
     specs = parse_codecs(args.codecs)
     models, dataset = load_models(args.model, args.dataset)
     test, _ = create_dataset(dataset, "test", args.data_root, augment=False)
@@ -101,8 +104,6 @@ def _cmd_rate_accuracy(args: argparse.Namespace) -> None:
         device=pick_device(args.device),
     )  # fmt: skip
     records, clean = result["points"], result["uncompressed_accuracy"]
-    out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
     summary = {
         "dataset": dataset, "decoder": "Pillow (libjpeg-turbo)", "huffman": "optimized (mozjpeg: progressive)",
         "rates": "bpp: whole files, headers included; payload_bpp: entropy-coded scan data alone",
@@ -246,7 +247,7 @@ def add_j4d_parsers(commands: argparse._SubParsersAction) -> None:
                           " learned:FILE_OR_FOLDER, learned-rd:FILE_OR_FOLDER (default ijg,mozjpeg)")  # fmt: skip
     evaluate.add_argument("--qualities", type=quality, nargs="+", default=list(DEFAULT_QUALITIES),
                           help="IJG / mozjpeg qualities of the sweeps (default: 5..95)")  # fmt: skip
-    evaluate.add_argument("--scales", type=float, nargs="+", default=list(DEFAULT_SCALES),
+    evaluate.add_argument("--scales", type=positive, nargs="+", default=list(DEFAULT_SCALES),
                           help="steps of the most sensitive frequency for 'sensitivity'")  # fmt: skip
     evaluate.add_argument("--sensitivity-images", dest="sensitivity_images", type=positive_int, default=10_000,
                           help="training images that estimate the sensitivity tables (default: 10000)")  # fmt: skip

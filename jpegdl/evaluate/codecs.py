@@ -106,7 +106,7 @@ def codec_settings(
         raise ValueError(f"codecs: unknown kind {spec.kind!r}")
     points = []
     for path in learned_files(spec.path):
-        tables = QuantTables.load(path).rounded()
+        tables = QuantTables(*QuantTables.load(path).baseline())  # the same check as encode and compress
         if spec.kind == "learned":
             encoder = partial(jpeg_bytes, tables=tables, subsampling=subsampling)
         else:

@@ -106,3 +106,23 @@ def test_every_flag_of_every_command_has_help():
         if not action.help and not isinstance(action, argparse._HelpAction)
     }
     assert not silent, sorted(silent)
+
+
+def test_j4d_commands_check_outputs_and_values_before_any_work(tmp_path, capsys):
+    (tmp_path / "file").write_text("not a folder")
+    assert "is a file, not a folder" in _fails(["learn-tables", "--model", str(tmp_path / "none"), "--lambda", "0.1",
+                                                "--out", str(tmp_path / "file")], capsys)  # fmt: skip
+    assert "is a file, not a folder" in _fails(["rate-accuracy", "--model", str(tmp_path / "none"), "--codecs", "ijg",
+                                                "--out", str(tmp_path / "file")], capsys)  # fmt: skip
+    with pytest.raises(SystemExit) as exit_info:  # argparse: its usage line, then the error
+        main(["rate-accuracy", "--model", "m", "--codecs", "ijg", "--out", str(tmp_path / "o"), "--scales", "0"])
+    assert exit_info.value.code == 2 and "expected a finite number > 0" in capsys.readouterr().err
+
+
+def test_rate_accuracy_refuses_tables_a_file_cannot_hold(tmp_path):
+    from jpegdl.evaluate.codecs import CodecSpec, codec_settings
+    from jpegdl.jpeg import QuantTables
+
+    QuantTables.flat(2.5).save(tmp_path / "float.json")
+    with pytest.raises(ValueError, match="integer steps"):
+        codec_settings(CodecSpec("learned", str(tmp_path / "float.json")), "4:4:4")
