@@ -28,6 +28,7 @@ def test_hard_mode_equals_a_real_jpeg_file(photos, subsampling):
 
 
 def test_soft_mode_trains_the_tables_and_is_close_to_hard_when_hard():
+    torch.manual_seed(0)
     layer = JPEGLayer(init="flat", flat_step=6.0, alpha=1e4)
     x = torch.rand(2, 3, 24, 24)
     soft = layer(x)
@@ -47,9 +48,10 @@ def test_soft_mode_trains_the_tables_and_is_close_to_hard_when_hard():
     optimizer.step()
     after = layer.tables()
     assert not torch.equal(before.luma, after.luma) and not torch.equal(before.chroma, after.chroma)
-    # Steps live in log space: one Adam step of lr 0.1 changes every step by about 10 %, whatever its size.
+    # Steps live in log space: Adam's first step moves each by at most lr = 10 % (nearly 10 % unless its
+    # gradient is near Adam's eps), whatever the step's size.
     ratio = (after.luma / before.luma).log().abs()
-    assert torch.allclose(ratio[ratio > 0], torch.full_like(ratio[ratio > 0], 0.1), atol=0.01)
+    assert (ratio <= 0.1 + 1e-4).all() and ratio.median() > 0.095
 
 
 def test_steps_are_clamped_and_hardness_matching_runs():
