@@ -40,8 +40,8 @@ def plot_tables(tables: dict, output: str | Path, title: str = "") -> Path:
             )
         figure.colorbar(image, ax=axis, fraction=0.046)
     moved = tables.get("movement")
-    moved_text = "" if not moved else f" (moved {moved['mean_abs_log_ratio']:.3f} mean |log q/q0|)"
-    figure.suptitle(f"learned JPEG tables{': ' + title if title else ''}{moved_text}")
+    moved_text = "" if not moved else f"\nmoved {moved['mean_abs_log_ratio']:.3f} mean |log(q / q0)| from the start"
+    figure.suptitle(f"learned JPEG tables{': ' + title if title else ''}{moved_text}", fontsize=10)
     figure.tight_layout()
     path = Path(output)
     figure.savefig(path, dpi=120)
