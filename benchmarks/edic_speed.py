@@ -9,7 +9,6 @@ Needs the codecs trained by ``benchmarks/edic_photos.py`` (its ``--runs`` folder
 from __future__ import annotations
 
 import argparse
-import time
 from pathlib import Path
 
 import numpy as np
@@ -20,19 +19,12 @@ from jpegdl.data.photos import load_photo
 from jpegdl.edic import pad_to_stride
 from jpegdl.edic.checkpoint import load_codec
 from jpegdl.edic.mixture import coding_tables, decode_symbols
+from jpegdl.utils import wall_times
 
 
 def median_seconds(run, repeats: int) -> float:
-    run()
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        run()
-        times.append(time.perf_counter() - start)
-    return float(np.median(times))
+    return float(np.median(wall_times(run, repeats, warmup=1)))
 
-
-@torch.no_grad()
 def edic_stages(model, x: torch.Tensor, repeats: int) -> dict:
     encoded = model.compress(x)
     y_string, z_strings, shape = encoded["strings"][0][0], encoded["strings"][1], encoded["shape"]

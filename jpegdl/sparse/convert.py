@@ -10,8 +10,7 @@ from __future__ import annotations
 
 import copy
 import statistics
-import time
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from dataclasses import asdict, dataclass
 
 import torch
@@ -22,6 +21,7 @@ from jpegdl.sparse.formats import WIDTHS, dense_input_bytes, im2col_bytes, mec_b
 from jpegdl.sparse.geometry import ConvGeometry
 from jpegdl.sparse.module import SparseConv2d, is_eligible
 from jpegdl.sparse.ops import METHODS, encode
+from jpegdl.utils import wall_times
 
 CANDIDATES = ("cpo", "cps", "im2col", "torch")  # the per-layer choice ("auto"), as in the paper plus PyTorch's conv
 TORCH_MARGIN = 0.05  # keep PyTorch's conv unless another method is at least this much faster
@@ -68,18 +68,6 @@ class LayerProfile:
                               "padding": list(g.padding), "output": list(g.out_size)}  # fmt: skip
         record["compression_vs_im2col"] = {f: round(self.compression(f), 3) for f in ("mec", "cpo", "cps")}
         return record
-
-
-def wall_times(fn: Callable[[], object], repeats: int = 7, warmup: int = 2) -> list[float]:
-    """Wall times in seconds of ``repeats`` runs of ``fn()`` after ``warmup`` runs."""
-    for _ in range(warmup):
-        fn()
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - start)
-    return times
 
 
 def eligible_layers(model: nn.Module) -> dict[str, nn.Conv2d]:
