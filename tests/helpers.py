@@ -64,3 +64,26 @@ def cli_usage_error(argv: list[str], capsys) -> str:
     assert exit_info.value.code == 2, err
     assert err.count("\n") == 1, err  # one line, no traceback
     return err
+
+
+GLOO_ABORT = "terminate called without an active exception"
+
+
+def run_torchrun(command: list[str], out_flag_index: int | None = None, timeout: int = 300):
+    """Run a ``torchrun`` command with one thread per process; return the ``CompletedProcess``.
+
+    A rank that dies with gloo's native abort (``GLOO_ABORT``, SIGABRT) is retried once, into a
+    fresh output folder: an intermittent fault (issue 12, not yet root-caused) that has no bearing
+    on what the DDP tests check. Any other failure, or a second abort, is returned as it is.
+    """
+    import os
+    import subprocess
+
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    result = subprocess.run(command, capture_output=True, text=True, timeout=timeout, env=env)
+    if result.returncode != 0 and GLOO_ABORT in result.stderr and out_flag_index is not None:
+        import shutil
+
+        shutil.rmtree(command[out_flag_index], ignore_errors=True)
+        result = subprocess.run(command, capture_output=True, text=True, timeout=timeout, env=env)
+    return result

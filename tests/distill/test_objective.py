@@ -11,6 +11,7 @@ from jpegdl.distill import DistillSettings, stage_of
 from jpegdl.runs import RunFolder, load_route
 from jpegdl.train import TrainConfig, Trainer
 from jpegdl.utils import free_port
+from tests.helpers import run_torchrun
 
 
 def student_config(out, teacher, method, **overrides) -> TrainConfig:
@@ -117,8 +118,6 @@ def test_cli_distills_and_rejects_bad_flags(tmp_path, trained_run, capsys):
 
 
 def test_ddp_distillation_on_two_cpu_processes(tmp_path, trained_run):
-    import os
-    import subprocess
     import sys
 
     command = [
@@ -127,8 +126,7 @@ def test_ddp_distillation_on_two_cpu_processes(tmp_path, trained_run):
         "--limit-test", "64", "--batch-size", "32", "--teacher", str(trained_run), "--distill", "cckd",
         "--out", str(tmp_path / "ddp"), "--device", "cpu",
     ]  # fmt: skip
-    result = subprocess.run(command, capture_output=True, text=True, timeout=300,
-                            env={**os.environ, "OMP_NUM_THREADS": "1"})  # fmt: skip
+    result = run_torchrun(command, command.index("--out") + 1)
     assert result.returncode == 0, result.stderr  # whole, so a failure in any rank is visible
     summary = json.loads((tmp_path / "ddp" / "summary.json").read_text())
     assert summary["distill"]["method"] == "cckd" and summary["test_acc"] is not None

@@ -1,6 +1,4 @@
 import json
-import os
-import subprocess
 import sys
 
 import pytest
@@ -9,6 +7,7 @@ import torch
 from jpegdl.data.fashion_mnist import find_root
 from jpegdl.train import TrainConfig, Trainer
 from jpegdl.utils import free_port
+from tests.helpers import run_torchrun
 
 pytestmark = [pytest.mark.slow,
               pytest.mark.skipif(find_root(None) is None, reason="dataset-fashion-mnist not installed")]
@@ -64,8 +63,7 @@ def test_ddp_two_cpu_processes_on_gloo(tmp_path):
         "-m", "jpegdl.cli", "train", "--model", "resnet8", "--epochs", "1", "--limit-train", "128",
         "--limit-test", "64", "--batch-size", "32", "--jpeg", "--out", str(tmp_path / "ddp"), "--device", "cpu",
     ]  # fmt: skip
-    env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    result = subprocess.run(command, capture_output=True, text=True, timeout=300, env=env)
+    result = run_torchrun(command, command.index("--out") + 1)
     assert result.returncode == 0, result.stderr  # whole, so a failure in any rank is visible
     summary = json.loads((tmp_path / "ddp" / "summary.json").read_text())
     assert summary["epochs"] == 1 and summary["test_acc"] is not None

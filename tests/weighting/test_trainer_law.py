@@ -7,6 +7,7 @@ import pytest
 import torch
 
 from jpegdl.cli import main
+from tests.helpers import run_torchrun
 
 TINY = ["--model", "resnet8", "--epochs", "1", "--batch-size", "50", "--limit-train", "200", "--limit-test", "50",
         "--device", "cpu", "--label-noise", "0.3"]  # fmt: skip
@@ -72,8 +73,6 @@ def test_an_interrupted_search_continues_with_resume(tmp_path, monkeypatch):
 @pytest.mark.slow
 def test_a_policy_drives_a_ddp_run_on_two_cpu_processes(tmp_path):
     import json
-    import os
-    import subprocess
     import sys
 
     from jpegdl.utils import free_port
@@ -90,9 +89,8 @@ def test_a_policy_drives_a_ddp_run_on_two_cpu_processes(tmp_path):
         "-m", "jpegdl.cli", "train", "--out", str(tmp_path / "ddp"), *TINY, "--weighting", "law",
         "--weighting-policy", str(tmp_path / "policy.pt"),
     ]  # fmt: skip
-    result = subprocess.run(command, capture_output=True, text=True, timeout=300,
-                            env={**os.environ, "OMP_NUM_THREADS": "1"})  # fmt: skip
-    assert result.returncode == 0, result.stderr[-2000:]
+    result = run_torchrun(command, command.index("--out") + 1)
+    assert result.returncode == 0, result.stderr
     assert json.loads((tmp_path / "ddp" / "summary.json").read_text())["epochs"] == 1
     state = torch.load(tmp_path / "ddp" / "last.pt", weights_only=True)
     # 100 images per process, batches of 50: steps 0 and 1 fall in stages 0 (warm-up) and 1 of 3
