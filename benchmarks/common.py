@@ -74,3 +74,26 @@ def median_time(fn: Callable[[], object], repeats: int = 7, warmup: int = 2, syn
             torch.cuda.synchronize()
         times.append(time.perf_counter() - start)
     return statistics.median(times)
+
+
+def paired_interval(differences: list[float]) -> dict:
+    """Mean, std and 95 % t-interval of paired differences (one per seed); ``significant`` when the
+    interval excludes zero."""
+    from scipy.stats import t
+
+    n = len(differences)
+    mean = sum(differences) / n
+    if n < 2:
+        return {"n": n, "mean": mean, "std": None, "low": None, "high": None, "significant": False}
+    sd = math.sqrt(sum((d - mean) ** 2 for d in differences) / (n - 1))
+    half = t.ppf(0.975, n - 1) * sd / math.sqrt(n)
+    low, high = mean - half, mean + half
+    return {"n": n, "mean": mean, "std": sd, "low": low, "high": high, "significant": low > 0 or high < 0}
+
+
+def format_interval(entry: dict, scale: float = 100.0) -> str:
+    """``+0.31 [+0.05, +0.57] *`` (``*``: significant) from :func:`paired_interval`, in points."""
+    if entry["low"] is None:
+        return f"{scale * entry['mean']:+.2f} (one seed)"
+    mark = " *" if entry["significant"] else ""
+    return f"{scale * entry['mean']:+.2f} [{scale * entry['low']:+.2f}, {scale * entry['high']:+.2f}]{mark}"

@@ -1,16 +1,21 @@
-"""Distillation on Fashion-MNIST: a resnet20 teacher, a resnet8 student, six ways to train the student.
+"""Distillation on Fashion-MNIST: a resnet20 teacher, a resnet8 student, paired by seed.
 
-Teacher: resnet20 on all 60,000 training images, 6 epochs (SGD 0.05 cosine, batch 128), a
-checkpoint kept every 2 epochs (RCO's route: epochs 2, 4, 6). Students: resnet8 on the first
-20,000 training images, 5 epochs, the same optimiser, seeds 0-2 - the JPEG-DL benchmark's
-recipe, so "student alone" is its baseline. Methods with their default weights
-(``jpegdl.distill.objective``): KD (0.1 CE + 0.9 KD, T 4), TTM (gamma 0.25, beta 36), WTTM
-(gamma 0.25, beta 36 / U-bar), CCKD (KD + 1 x correlation congruence, 4 images per class per
-batch), RCO (KD along the 3 anchors), and WTTM with a JPEG-DL student (layer alpha 1,
-IJG-90 init). Test accuracy on the full 10,000-image test set; mean +- std over seeds.
+Teacher: resnet20 on all 60,000 training images, 4 epochs (SGD 0.05 cosine, batch 128), a
+checkpoint kept every 2 epochs (RCO's route). Students: resnet8 on the first 20,000 training
+images, 3 epochs, the same optimiser. Every method of a seed sees the same initial weights and
+the same data order as "student alone" of that seed, so the benchmark reports paired differences
+(mean, std, 95 % t-interval over the seeds; "*" when the interval excludes zero).
 
-Run: python benchmarks/distill_fashion_mnist.py [--seeds 0 1 2 --methods ...]   (about 1 hour
-on 2 CPU cores; finished runs in runs/bench-distill are reused when their settings match).
+Methods run with the package's defaults (``jpegdl.distill.DistillSettings``): KD (0.1 CE + 0.9 KD,
+T 4), TTM (CE 1/15, gamma 0.25, beta 2.4), WTTM (CE 1/15, gamma 0.25, beta 2.4 / U-bar); optional
+CCKD, RCO and WTTM with a JPEG-DL student.
+
+``--tune``: the grid that chose TTM's and WTTM's defaults, on a validation split (5,000 of the
+student's 20,000 images, never trained on; the test set is not touched). Writes
+``distill_fashion_mnist_tuning.json``.
+
+Run: python benchmarks/distill_fashion_mnist.py [--seeds 0 1 2 3 4] [--tune]
+(finished runs in runs/bench-distill are reused when their settings match).
 """
 
 from __future__ import annotations
@@ -25,15 +30,15 @@ import numpy as np
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import write_results
+from common import format_interval, paired_interval, write_results
 
 from jpegdl.train import TrainConfig, Trainer
 
 RUNS = Path(__file__).resolve().parent.parent / "runs" / "bench-distill"
-STUDENT = {"model": "resnet8", "epochs": 5, "limit_train": 20_000}
-TEACHER = {"model": "resnet20", "epochs": 6, "limit_train": None, "save_every": 2}
+STUDENT = {"model": "resnet8", "epochs": 3, "limit_train": 20_000}
+TEACHER = {"model": "resnet20", "epochs": 4, "limit_train": None, "save_every": 2}
 COMMON = {"dataset": "fashion-mnist", "batch_size": 128, "lr": 0.05, "schedule": "cosine", "amp": False}
-JPEG_STUDENT = {"jpeg": {"quality": 90, "alpha": 1.0, "step_min": 1.0}}
+JPEG_STUDENT = {"jpeg": True}
 METHODS = {
     "student": {},
     "kd": {"distill": "kd"},
@@ -42,6 +47,17 @@ METHODS = {
     "cckd": {"distill": "cckd"},
     "rco": {"distill": "rco"},
     "wttm+jpeg": {"distill": "wttm"} | JPEG_STUDENT,
+}
+VALIDATION = 5_000
+TUNING_GRID = {  # the CE weight stays at 1/15; "default" = the package's beta (WTTM: 2.4 / U-bar, about 1)
+    "ttm-b1.2": {"distill": {"method": "ttm", "beta": 1.2}},
+    "ttm-default": {"distill": "ttm"},
+    "ttm-b4.8": {"distill": {"method": "ttm", "beta": 4.8}},
+    "ttm-g0.5": {"distill": {"method": "ttm", "gamma": 0.5}},
+    "wttm-b0.5": {"distill": {"method": "wttm", "beta": 0.5}},
+    "wttm-default": {"distill": "wttm"},
+    "wttm-b2": {"distill": {"method": "wttm", "beta": 2.0}},
+    "wttm-g0.5": {"distill": {"method": "wttm", "gamma": 0.5}},
 }
 
 
@@ -55,10 +71,55 @@ def train(config: TrainConfig) -> dict:
     return Trainer(config, overwrite=True).fit()
 
 
+def run_arms(arms: dict[str, dict], seeds: list[int], teacher: Path, folder: str, metric: str,
+             **extra) -> list[dict]:  # fmt: skip
+    """Train every arm for every seed; one row per run with ``metric`` as ``acc``."""
+    runs = []
+    for seed in seeds:
+        for name, options in arms.items():
+            options = options | ({"teacher": str(teacher)} if "distill" in options else {})
+            out = RUNS / folder / f"{name}-seed{seed}"
+            summary = train(TrainConfig(**COMMON, **STUDENT, **options, **extra, seed=seed, out=str(out)))
+            runs.append({"method": name, "seed": seed, "acc": summary[metric],
+                         "acc_hard": summary.get(f"{metric}_hard"), "distill": summary.get("distill"),
+                         "mean_epoch_seconds": summary["mean_epoch_seconds"]})  # fmt: skip
+            print(f"seed {seed} {name:16} {metric} {summary[metric]:.4f}", flush=True)
+    return runs
+
+
+def paired_table(runs: list[dict], names: list[str], reference: str, pairs: list[tuple[str, str]]) -> dict:
+    """Per-method mean/std, and paired intervals of every method against ``reference`` and of ``pairs``."""
+    by = {name: {r["seed"]: r for r in runs if r["method"] == name} for name in names}
+    seeds = sorted(set.intersection(*(set(v) for v in by.values())))
+    rows = {}
+    for name in names:
+        acc = np.array([by[name][s]["acc"] for s in seeds])
+        rows[name] = {"runs": len(acc), "acc_mean": float(acc.mean()),
+                      "acc_std": float(acc.std(ddof=1)) if len(acc) > 1 else 0.0,
+                      "epoch_seconds_mean": float(np.mean([by[name][s]["mean_epoch_seconds"] for s in seeds]))}
+        if name != reference:
+            rows[name]["minus_" + reference] = paired_interval([by[name][s]["acc"] - by[reference][s]["acc"]
+                                                                 for s in seeds])  # fmt: skip
+    steps = {f"{a}_minus_{b}": paired_interval([by[a][s]["acc"] - by[b][s]["acc"] for s in seeds])
+             for a, b in pairs if a in by and b in by}  # fmt: skip
+    return {"seeds": seeds, "methods": rows, "pairs": steps}
+
+
+def print_table(table: dict, reference: str, label: str) -> None:
+    print(f"{'method':18} {label + ' (%)':>16} {'vs ' + reference + ' (points, 95% CI)':>34} {'s/epoch':>8}")
+    for name, row in table["methods"].items():
+        delta = format_interval(row["minus_" + reference]) if "minus_" + reference in row else ""
+        print(f"{name:18} {100 * row['acc_mean']:>9.2f} +- {100 * row['acc_std']:.2f} {delta:>34}"
+              f" {row['epoch_seconds_mean']:>8.1f}")  # fmt: skip
+    for name, entry in table["pairs"].items():
+        print(f"{name:18} {format_interval(entry):>52}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
-    parser.add_argument("--methods", nargs="+", choices=list(METHODS), default=list(METHODS))
+    parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2, 3, 4])
+    parser.add_argument("--methods", nargs="+", choices=list(METHODS), default=["student", "kd", "ttm", "wttm"])
+    parser.add_argument("--tune", action="store_true", help="the validation grid for TTM/WTTM instead")
     parser.add_argument("--threads", type=int, default=2, help="torch threads (1 when sharing the CPU)")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
@@ -66,42 +127,35 @@ def main() -> None:
     teacher_out = RUNS / "teacher-resnet20"
     teacher = train(TrainConfig(**COMMON, **TEACHER, seed=0, out=str(teacher_out)))
     print(f"teacher resnet20: test acc {teacher['test_acc']:.4f}", flush=True)
-    runs = []
-    for method in args.methods:
-        for seed in args.seeds:
-            options = METHODS[method] | ({"teacher": str(teacher_out)} if "distill" in METHODS[method] else {})
-            config = TrainConfig(**COMMON, **STUDENT, **options, seed=seed, out=str(RUNS / f"{method}-seed{seed}"))
-            summary = train(config)
-            runs.append({"method": method, "seed": seed, "test_acc": summary["test_acc"],
-                         "test_acc_hard": summary.get("test_acc_hard"), "distill": summary.get("distill"),
-                         "mean_epoch_seconds": summary["mean_epoch_seconds"]})  # fmt: skip
-            print(f"{method:10} seed {seed}: test acc {summary['test_acc']:.4f}", flush=True)
-    rows = {}
-    for method in args.methods:
-        acc = np.array([r["test_acc"] for r in runs if r["method"] == method])
-        seconds = np.mean([r["mean_epoch_seconds"] for r in runs if r["method"] == method])
-        rows[method] = {"runs": len(acc), "test_acc_mean": float(acc.mean()),
-                        "test_acc_std": float(acc.std(ddof=1)) if len(acc) > 1 else 0.0,
-                        "epoch_seconds_mean": float(seconds)}  # fmt: skip
-    alone = rows.get("student", {}).get("test_acc_mean")
-    print(f"\nteacher resnet20 (60000 images, 6 epochs): {100 * teacher['test_acc']:.2f}%; student resnet8 on 20000"
-          f" images, 5 epochs; Fashion-MNIST test set (10000); seeds {args.seeds}")  # fmt: skip
-    print(f"{'method':12} {'test acc (%)':>16} {'vs alone':>9} {'s/epoch':>8}")
-    for method, row in rows.items():
-        delta = "" if alone is None else f"{100 * (row['test_acc_mean'] - alone):+9.2f}"
-        print(f"{method:12} {100 * row['test_acc_mean']:>9.2f} +- {100 * row['test_acc_std']:.2f} {delta:>9}"
-              f" {row['epoch_seconds_mean']:>8.1f}")  # fmt: skip
+    if args.tune:
+        arms = {"student": {}, "kd": {"distill": "kd"}} | TUNING_GRID
+        runs = run_arms(arms, args.seeds, teacher_out, "tune", "val_acc", validation=VALIDATION)
+        table = paired_table(runs, list(arms), "kd", [])
+        print(f"\nvalidation ({VALIDATION} of the student's {STUDENT['limit_train']} images), seeds {args.seeds}")
+        print_table(table, "kd", "val acc")
+        name, settings = "distill_fashion_mnist_tuning", {"grid": TUNING_GRID, "validation": VALIDATION}
+    else:
+        runs = run_arms({m: METHODS[m] for m in args.methods}, args.seeds, teacher_out, "test", "test_acc")
+        pairs = [("kd", "student"), ("ttm", "kd"), ("wttm", "ttm"), ("wttm", "kd")]
+        table = paired_table(runs, args.methods, "student", pairs)
+        print(f"\nteacher resnet20 (60000 images, {TEACHER['epochs']} epochs): {100 * teacher['test_acc']:.2f}%;"
+              f" student resnet8 on {STUDENT['limit_train']} images, {STUDENT['epochs']} epochs; Fashion-MNIST test"
+              f" set (10000); seeds {args.seeds}")  # fmt: skip
+        print_table(table, "student", "test acc")
+        name, settings = "distill_fashion_mnist", {"methods": {m: METHODS[m] for m in args.methods}}
+    seconds = round(time.perf_counter() - start, 1)
+    print(f"wall time {seconds:.0f} s")
     path = write_results(
-        "distill_fashion_mnist",
+        name,
         {
-            "description": "resnet20 teacher (60k images, 6 epochs, anchors every 2 epochs) -> resnet8 student"
-            " (20k images, 5 epochs); default weights of jpegdl.distill; full Fashion-MNIST test set",
-            "settings": {"student": STUDENT | COMMON, "teacher": TEACHER | COMMON, "jpeg_student": JPEG_STUDENT,
-                         "seeds": args.seeds},
+            "description": "resnet20 teacher -> resnet8 student on Fashion-MNIST; methods paired by seed (same"
+            " initial weights and data order); differences with 95 % t-intervals over seeds",
+            "settings": settings | {"student": STUDENT | COMMON, "teacher": TEACHER | COMMON, "seeds": args.seeds,
+                                    "threads": args.threads},
             "teacher_test_acc": teacher["test_acc"],
-            "summary": rows,
+            "table": table,
             "runs": runs,
-            "seconds": round(time.perf_counter() - start, 1),
+            "seconds": seconds,
         },
     )  # fmt: skip
     print(f"wrote {path}")

@@ -16,7 +16,6 @@ Sized for ~40 minutes of one CPU core (single thread). Reproduce:
 from __future__ import annotations
 
 import argparse
-import math
 import sys
 import time
 from pathlib import Path
@@ -26,7 +25,7 @@ from torch import nn
 from torch.utils.data import Subset
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import write_results
+from common import paired_interval, write_results
 
 from jpegdl.data import create_dataset
 from jpegdl.data.noisy import NoisyLabels, train_val_indices
@@ -53,19 +52,6 @@ def small_cnn() -> nn.Module:
         nn.Conv2d(16, 32, 3, padding=1), nn.BatchNorm2d(32), nn.ReLU(), nn.MaxPool2d(2),
         nn.Flatten(), nn.Linear(32 * 7 * 7, 64), nn.ReLU(), nn.Linear(64, 10),
     )  # fmt: skip
-
-
-def paired_interval(differences: list[float]) -> dict:
-    """Mean and 95 % t-interval of paired differences."""
-    from scipy.stats import t
-
-    n = len(differences)
-    mean = sum(differences) / n
-    if n < 2:
-        return {"mean": mean, "low": None, "high": None, "n": n}
-    sd = math.sqrt(sum((d - mean) ** 2 for d in differences) / (n - 1))
-    half = t.ppf(0.975, n - 1) * sd / math.sqrt(n)
-    return {"mean": mean, "low": mean - half, "high": mean + half, "n": n}
 
 
 def _recording(policy, actions: list):

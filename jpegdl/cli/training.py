@@ -89,10 +89,11 @@ def _cmd_train(args: argparse.Namespace) -> None:
     finally:
         signal.signal(signal.SIGTERM, previous)
     if int(os.environ.get("RANK", "0")) == 0:
-        print(f"done: test accuracy {summary['test_acc']:.4f}", end="")
-        if summary.get("test_acc_hard") is not None:
+        split = "test" if summary.get("test_acc") is not None else "val"
+        print(f"done: {split} accuracy {summary[f'{split}_acc']:.4f}", end="")
+        if summary.get(f"{split}_acc_hard") is not None:
             files = summary.get("test_files", {})
-            print(f", hard {summary['test_acc_hard']:.4f}", end="")
+            print(f", hard {summary[f'{split}_acc_hard']:.4f}", end="")
             if files:
                 print(f"; test set as real JPEG: {files['bpp']:.3f} bpp ({files['payload_bpp']:.3f} payload)", end="")
         print(f"\nrun folder: {config.out}")

@@ -95,6 +95,8 @@ class TrainConfig:
     amp: bool = option(True, "mixed precision on CUDA")
     limit_train: int | None = option(None, "use only the first N training images", metavar="N")
     limit_test: int | None = option(None, "use only the first N test images", metavar="N")
+    validation: int = option(0, "hold out N training images (a fixed split, un-augmented, never trained on) and"
+                             " evaluate on them instead of the test set: for tuning", metavar="N")  # fmt: skip
     jpeg: JPEGConfig | None = option(None, "a trainable JPEG layer in front of the model (JPEG-DL); True: defaults")
     teacher: str | None = option(None, "run folder (or checkpoint) of a trained teacher", metavar="RUN")
     distill: DistillSettings | None = option(None, "distillation against --teacher; a method name: its defaults")
@@ -147,6 +149,8 @@ class TrainConfig:
             self.jpeg.validate()
         if (self.teacher is None) != (self.distill is None):
             raise ValueError("teacher, distill: give both a teacher run and a method (kd, ttm, wttm, cckd, rco)")
+        if self.validation < 0:
+            raise ValueError(f"validation: expected a number of images >= 0, got {self.validation}")
         if self.cckd_per_class < 0:
             raise ValueError(f"cckd_per_class: expected a value >= 0, got {self.cckd_per_class}")
         check_noise(self.label_noise, self.noise_kind)

@@ -21,6 +21,7 @@ from tqdm import tqdm
 
 from jpegdl.checkpoints import load_checkpoint, rng_state, save_checkpoint, set_rng_state
 from jpegdl.data import create_dataset, dataset_slice
+from jpegdl.data.noisy import train_val_indices
 from jpegdl.evaluate import dataset_bpp, top1_accuracy
 from jpegdl.jpeg.tables import QuantTables
 from jpegdl.runs import RunFolder, TrainConfig, build_model, jpeg_layer, load_classifier, load_route
@@ -28,7 +29,8 @@ from jpegdl.tables import lsq_tables, sensitivity_tables
 from jpegdl.train.weighting import LAW_FOLDER, build_weighting, noisy_splits, run_law_search, save_noise_record
 from jpegdl.utils import atomic_write_text, init_distributed, resolve_device, shutdown
 
-METRICS = ("epoch", "train_loss", "train_acc", "test_acc", "test_acc_hard", "lr", "table_lr", "epoch_seconds")
+METRICS = ("epoch", "train_loss", "train_acc", "test_acc", "test_acc_hard", "val_acc", "val_acc_hard", "lr",
+           "table_lr", "epoch_seconds")
 
 
 def _schedule(config: TrainConfig):
@@ -44,6 +46,17 @@ def _schedule(config: TrainConfig):
 
 def _subset(dataset: Dataset, limit: int | None) -> Dataset:
     return dataset if limit is None or limit >= len(dataset) else Subset(dataset, range(limit))
+
+
+def _validation_split(train_set: Dataset, config: TrainConfig) -> tuple[Dataset, Dataset]:
+    """``(training images left, config.validation held-out images)``: the same split for every seed
+    (seed 0), the held-out images without augmentation."""
+    if not 1 <= config.validation < len(train_set):
+        raise ValueError(f"validation: expected 1 <= N < {len(train_set)} (the training images), got"
+                         f" {config.validation}")  # fmt: skip
+    train_idx, val_idx = train_val_indices(len(train_set), config.validation, seed=0)
+    plain = dataset_slice(config.dataset, "train", config.data_root, config.limit_train)
+    return Subset(train_set, train_idx), Subset(plain, val_idx)
 
 
 def _seed_everything(seed: int) -> None:
@@ -92,6 +105,10 @@ class Trainer:
         test_set, _ = create_dataset(config.dataset, "test", config.data_root)
         self.train_set = _subset(train_set, config.limit_train)
         self.test_set = _subset(test_set, config.limit_test)
+        self.evaluated_on = "test"
+        if config.validation:
+            self.train_set, self.test_set = _validation_split(self.train_set, config)
+            self.evaluated_on = "val"
         self.train_set, self.val_set, self.noisy = noisy_splits(self.train_set, config, self.info.num_classes)
         computed = config.jpeg is not None and config.jpeg.init in ("lsq", "sensitivity")
         init_tables = self._initial_tables() if computed else None
@@ -324,13 +341,17 @@ class Trainer:
                 started = time.perf_counter()
                 train_loss, train_acc = self._train_epoch(epoch)
                 seconds = time.perf_counter() - started
-                test_acc, test_acc_hard = self._evaluate()
+                accuracy, accuracy_hard = self._evaluate()
                 row = {
                     "epoch": epoch + 1,
                     "train_loss": train_loss,
                     "train_acc": train_acc,
-                    "test_acc": test_acc,
-                    "test_acc_hard": test_acc_hard,
+                    "test_acc": None,
+                    "test_acc_hard": None,
+                    "val_acc": None,
+                    "val_acc_hard": None,
+                    f"{self.evaluated_on}_acc": accuracy,
+                    f"{self.evaluated_on}_acc_hard": accuracy_hard,
                     "lr": self.optimizer.param_groups[0]["lr"],
                     "table_lr": None if self.table_optimizer is None else self.table_optimizer.param_groups[0]["lr"],
                     "epoch_seconds": seconds,
@@ -348,10 +369,10 @@ class Trainer:
                         for key, value in row.items():
                             if key != "epoch" and value is not None:
                                 writer.add_scalar(key, value, epoch + 1)
-                    hard = "" if test_acc_hard is None else f", hard {test_acc_hard:.4f}"
+                    hard = "" if accuracy_hard is None else f", hard {accuracy_hard:.4f}"
                     tqdm.write(
                         f"epoch {epoch + 1}/{self.config.epochs}: loss {train_loss:.4f}, train {train_acc:.4f},"
-                        f" test {test_acc:.4f}{hard} ({seconds:.1f} s)"
+                        f" {self.evaluated_on} {accuracy:.4f}{hard} ({seconds:.1f} s)"
                     )
             summary = self._summary()
             if self.context.is_main:
@@ -401,6 +422,8 @@ class Trainer:
             "channels": self.info.in_chans,
             "test_acc": last.get("test_acc"),
             "test_acc_hard": last.get("test_acc_hard"),
+            "val_acc": last.get("val_acc"),
+            "val_acc_hard": last.get("val_acc_hard"),
             "mean_epoch_seconds": float(np.mean([r["epoch_seconds"] for r in self.history])) if self.history else None,
             "environment": _environment(),
         }
@@ -412,7 +435,7 @@ class Trainer:
             summary["tables"] = tables.to_dict()
             summary["tables_rounded"] = tables.rounded().to_dict()
             summary["tables_movement"] = layer.trainable_tables.movement()
-            if self.config.jpeg.measure_bpp and self.context.is_main:
+            if self.config.jpeg.measure_bpp and self.context.is_main and self.evaluated_on == "test":
                 test_plain = dataset_slice(self.config.dataset, "test", self.config.data_root, self.config.limit_test)
                 summary["test_files"] = dataset_bpp(test_plain, tables, self.config.jpeg.subsampling)
         return summary

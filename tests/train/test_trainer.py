@@ -50,6 +50,19 @@ def test_baseline_without_layer(tmp_path):
     assert summary["test_acc_hard"] is None and "tables" not in summary
 
 
+def test_validation_split_is_held_out_and_replaces_the_test_set(tmp_path):
+    trainer = Trainer(small_config(tmp_path, epochs=1, jpeg=False, validation=64))
+    assert len(trainer.train_set) == 256 - 64 and len(trainer.test_set) == 64
+    held_out = set(trainer.test_set.indices)
+    assert held_out.isdisjoint(trainer.train_set.indices)
+    again = Trainer(small_config(tmp_path / "other", epochs=1, jpeg=False, validation=64, seed=9))
+    assert set(again.test_set.indices) == held_out  # one split for every seed: comparable tuning runs
+    summary = trainer.fit()
+    assert summary["test_acc"] is None and 0 <= summary["val_acc"] <= 1
+    with pytest.raises(ValueError, match="validation"):
+        Trainer(small_config(tmp_path / "bad", validation=256))
+
+
 def test_incompatible_model_fails_before_training(tmp_path):
     with pytest.raises(ValueError, match="model"):
         Trainer(small_config(tmp_path, model="no_such_net"))
