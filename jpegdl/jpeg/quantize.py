@@ -138,50 +138,71 @@ class SoftQuantizer:
 class _SoftIndex(torch.autograd.Function):
     """The soft quantizer's mean index with analytic gradients (JPEG-DL section 2.4).
 
-    Moments are taken of the window offsets ``j = i - c`` (``c = round(z/q)``), which are
-    small integers, so variances do not lose precision to large indices. With
-    ``u = z/q - c``: ``P(j) ~ exp(-alpha q^2 (u - j)^2)``, mean index ``c + E[j]``, and
+    With ``c = round(z/q)``, ``u = z/q - c`` and window offsets ``j = i - c``:
+    ``P(j) ~ exp(-alpha q^2 (u - j)^2)``, mean index ``c + E[j]``, and
 
         d/dz     = 2 alpha q Var[j]
         d/dq     = 2 alpha ((z - 2 c q) Var[j] - q Cov[j, j^2])
         d/dalpha = -Cov[j, (z - i q)^2]
+
+    The forward pass runs over the K offsets one at a time and accumulates the moments the
+    gradients need, so nothing of size K x coefficients is kept and the backward pass is a few
+    elementwise products. Moments are taken of small offsets ``k = j - m`` around the window's
+    middle ``m`` (0 unless the window slides at the index range), so the variances do not lose
+    precision to large indices.
     """
 
     @staticmethod
     def forward(ctx, z, q, alpha, window, low, high):
-        # Window offsets lead (shape (K, ...)): reductions over K become sums of K contiguous
-        # slabs, much faster than torch's softmax over a last dimension of 5.
         ratio = z / q
         centre = round_half_away(ratio)
-        j = (torch.arange(window, dtype=z.dtype, device=z.device) - (window // 2)).view(-1, *([1] * z.dim()))
-        if low is not None:  # slide the window to stay within [low, high]
-            start = (centre - (window // 2)).clamp(low, high - window + 1)
-            j = j + (start - centre + (window // 2))
-        distance = ((ratio - centre) - j).square_().mul_(q.square() * alpha)  # (z - i q)^2, (K, ...)
-        logits = -distance
-        # Clamping at -80 changes no probability above 1e-34 and keeps exp off its slow
-        # subnormal path (hard windows make most logits hugely negative).
-        logits = logits.sub_(logits.amax(0)).clamp_(min=-80.0).exp_()
-        probs = logits.div_(logits.sum(0))
-        mean_offset = (probs * j).sum(0)
-        ctx.save_for_backward(z, q, alpha, centre, j, probs, distance if ctx.needs_input_grad[2] else None, mean_offset)
+        u = ratio - centre  # in [-1/2, 1/2]
+        half = window // 2
+        if low is None:  # the window is centred: its middle is the nearest index
+            middle, offset_u, nearest_distance = None, u, u.square()
+        else:  # slide the window to stay within [low, high]
+            middle = (centre - half).clamp(low, high - window + 1) + half - centre
+            nearest = middle.clamp(half + 1 - window, half).neg_().add_(middle)  # the window offset closest to u
+            offset_u, nearest_distance = u - middle, (u - nearest).square()
+        neg_hardness = (q.square() * alpha).neg_()
+        want_alpha = ctx.needs_input_grad[2]
+        sums = [torch.zeros_like(u) for _ in range(6 if want_alpha else 4)]
+        for k in range(-half, window - half):
+            squared = (offset_u - k).square_()
+            # Logits relative to the nearest candidate are <= 0; clamping at -80 changes no
+            # probability above 1e-34 and keeps exp off its slow subnormal path.
+            weight = (squared - nearest_distance).mul_(neg_hardness).clamp_(min=-80.0).exp_()
+            for power, total in enumerate(sums[:4]):  # sum of weight * k^power
+                if k or not power:
+                    total.add_(weight, alpha=k**power)
+            if want_alpha:
+                weighted = squared.mul_(weight)
+                sums[4].add_(weighted)
+                sums[5].add_(weighted, alpha=k)
+        norm = sums[0]
+        m1, m2, m3 = (total.div_(norm) for total in sums[1:4])
+        variance = m2 - m1.square()
+        cov_k_k2 = m3 - m1 * m2
+        mean_offset = m1 if middle is None else m1 + middle
+        # Cov[j, j^2] with j = m + k: Cov[k, k^2] + 2 m Var[k].
+        cov_j_j2 = cov_k_k2 if middle is None else cov_k_k2 + 2 * middle * variance
+        cov_j_d = None
+        if want_alpha:  # Cov[j, (z - i q)^2] = q^2 Cov[k, (u_k)^2]
+            mean_d, mean_kd = (total.div_(norm) for total in sums[4:6])
+            cov_j_d = (mean_kd - m1 * mean_d) * q.square()
+        ctx.save_for_backward(z, q, alpha, centre, variance, cov_j_j2, cov_j_d)
         return centre + mean_offset
 
     @staticmethod
     def backward(ctx, grad):
-        z, q, alpha, centre, j, probs, distance, m1 = ctx.saved_tensors
-        m2 = (probs * j.square()).sum(0)
-        variance = m2 - m1.square()
+        z, q, alpha, centre, variance, cov_j_j2, cov_j_d = ctx.saved_tensors
         grad_z = grad_q = grad_alpha = None
+        scaled = grad * (2 * alpha) * variance
         if ctx.needs_input_grad[0]:
-            grad_z = grad * (2 * alpha * q * variance)
+            grad_z = scaled * q
         if ctx.needs_input_grad[1]:
-            cov_j_j2 = (probs * j**3).sum(0) - m1 * m2
-            grad_q = grad * (2 * alpha * ((z - 2 * centre * q) * variance - q * cov_j_j2))
-            grad_q = _reduce_to(grad_q, q.shape)
+            grad_q = _reduce_to(scaled * (z - 2 * centre * q) - grad * (2 * alpha) * q * cov_j_j2, q.shape)
         if ctx.needs_input_grad[2]:
-            d = distance / alpha
-            cov_j_d = (probs * j * d).sum(0) - m1 * (probs * d).sum(0)
             grad_alpha = _reduce_to(-grad * cov_j_d, alpha.shape)
         return grad_z, grad_q, grad_alpha, None, None, None
 

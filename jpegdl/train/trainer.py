@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import contextlib
 import csv
+import gc
 import io
 import json
 import math
@@ -377,11 +378,25 @@ class Trainer:
             summary = self._summary()
             if self.context.is_main:
                 atomic_write_text(self.folder.summary, json.dumps(summary, indent=1) + "\n")
+            if self.context.enabled:
+                torch.distributed.barrier()  # no process leaves while another may still call a collective
             return summary
         finally:
             if writer is not None:
                 writer.close()
-            shutdown(self.context)
+            self._leave_process_group()
+
+    def _leave_process_group(self) -> None:
+        """Free DDP's reducer, then leave the process group.
+
+        The reducer holds a reference to the process group: with it alive, ``destroy_process_group``
+        only drops Python's handle, and gloo's worker threads live on until interpreter teardown,
+        where destroying them can abort the process ("terminate called without an active exception").
+        """
+        if isinstance(self.model, DistributedDataParallel):
+            self.model = self.model.module
+            gc.collect()
+        shutdown(self.context)
 
     def _save_anchor(self, epoch: int) -> None:
         """A model-only checkpoint of this epoch in RUN/anchors (a teacher route for RCO)."""

@@ -74,6 +74,26 @@ def test_soft_gradient_matches_analytic_formula():
     assert torch.allclose(z.grad, 2 * alpha * variance)
 
 
+@pytest.mark.parametrize("window", [3, 4, 5])
+@pytest.mark.parametrize("index_range", [None, (-6, 6)])
+def test_soft_gradients_match_finite_differences_for_z_q_and_alpha(window, index_range):
+    # Coefficients away from half-integer ratios (where the window re-centres), some beyond the
+    # index range so the window slides; soft enough that every candidate carries weight.
+    generator = torch.Generator().manual_seed(window)
+    q = (torch.rand(8, 8, generator=generator, dtype=torch.float64) + 0.8).requires_grad_()
+    ratio = torch.randint(-9, 10, (3, 8, 8), generator=generator).double()
+    ratio += torch.rand(3, 8, 8, generator=generator, dtype=torch.float64) * 0.6 - 0.3
+    z = (ratio * q.detach()).requires_grad_()
+    alpha = torch.full((8, 8), 0.6, dtype=torch.float64, requires_grad=True)
+    quantizer = SoftQuantizer(alpha=alpha, window=window, index_range=index_range)
+
+    def mean_index(z, q, alpha):
+        return SoftQuantizer(alpha=alpha, window=window, index_range=index_range)(z, q)
+
+    assert quantizer(z, q).shape == z.shape
+    assert torch.autograd.gradcheck(mean_index, (z, q, alpha), eps=1e-7, atol=1e-5, rtol=1e-4)
+
+
 def test_index_range_bounds_the_window():
     quantizer = SoftQuantizer(alpha=100.0, window=5, index_range=(-127, 127))
     assert quantizer(torch.tensor([10_000.0]), torch.tensor(1.0)).item() == pytest.approx(127, abs=1e-3)
