@@ -6,7 +6,7 @@ import argparse
 import json
 from pathlib import Path
 
-from jpegdl.cli.arguments import non_negative, pick_device, positive_int
+from jpegdl.cli.arguments import non_negative, pick_device, positive, positive_int
 
 
 def _read_rgb(path: str):
@@ -50,15 +50,22 @@ def _cmd_train(args: argparse.Namespace) -> None:
     from jpegdl.edic.training import TrainSettings, train_and_save
 
     _threads(args)
+    args.lmbda_given = args.lmbda is not None
+    if args.task_model and args.lmbda_given and len(args.lmbda) != 1:
+        raise ValueError("lmbda: with --task-model give one MSE weight (the sweep is --task-weight)")
+    args.lmbda = args.lmbda if args.lmbda_given else [0.013]
     config = CodecConfig(
         architecture=args.architecture, channels=args.channels, latent_channels=args.latent_channels,
         components=args.components, attention=not args.no_attention, enhancement=not args.no_enhancement,
         enhance_channels=args.enhance_channels, enhance_blocks=args.enhance_blocks,
     )
+    device = pick_device(args.device)
+    if args.task_model:
+        _train_task_codecs(args, config, device)
+        return
     paths = find_images(args.data or [f for f in WALLPAPER_FOLDERS if Path(f).is_dir()])
     images = load_training_images(deduplicate(paths), short_side=args.short_side, min_side=args.crop)
     print(f"data: {len(images)} distinct images from {len(paths)} files")
-    device = pick_device(args.device)
     for lmbda in args.lmbda:
         settings = TrainSettings(lmbda=lmbda, metric=args.metric, steps=args.steps, batch_size=args.batch_size,
                                  lr=args.lr, checkpoint_every=args.checkpoint_every)
@@ -69,6 +76,32 @@ def _cmd_train(args: argparse.Namespace) -> None:
         print(f"lambda {lmbda:g}: {folder / 'codec.pt'}; last {len(last)} steps: "
               f"bpp {sum(r['bpp'] for r in last) / len(last):.3f}, "
               f"distortion {sum(r['distortion'] for r in last) / len(last):.5f}")
+
+
+def _train_task_codecs(args: argparse.Namespace, config, device) -> None:
+    """The DNN-oriented variant: one codec per --task-weight, for the frozen --task-model."""
+    import torch
+
+    from jpegdl.data import dataset_slice
+    from jpegdl.edic.training import TrainSettings, train_task_codec
+    from jpegdl.runs import load_classifier
+
+    classifier, _ = load_classifier(args.task_model)
+    data = dataset_slice(args.task_dataset, "train", args.data_root, args.task_images)
+    images = torch.stack([data[i][0] for i in range(len(data))])
+    labels = torch.tensor([int(data[i][1]) for i in range(len(data))])
+    print(f"data: {len(images)} {args.task_dataset} training images of shape {tuple(images.shape[1:])}")
+    lmbda = args.lmbda[0] if args.lmbda_given else 0.0
+    for weight in args.task_weight:
+        settings = TrainSettings(lmbda=lmbda, task_weight=weight, steps=args.steps, batch_size=args.batch_size,
+                                 lr=args.lr, checkpoint_every=args.checkpoint_every)  # fmt: skip
+        folder = Path(args.out) / f"task-{weight:g}"
+        _, history = train_task_codec(config, settings, images, labels, classifier, folder, seed=args.seed,
+                                      resume=args.resume, device=device)  # fmt: skip
+        last = history[-min(len(history), 50):]
+        print(f"task weight {weight:g}: {folder / 'codec.pt'}; last {len(last)} steps: "
+              f"bpp {sum(r['bpp'] for r in last) / len(last):.3f}, "
+              f"cross-entropy {sum(r['task'] for r in last) / len(last):.4f}")
 
 
 def _open_codec(args: argparse.Namespace):
@@ -163,8 +196,19 @@ def add_edic_parsers(commands: argparse._SubParsersAction) -> None:
                        help="channels of the enhancement network (default: 16)")  # fmt: skip
     train.add_argument("--enhance-blocks", type=positive_int, default=1, metavar="B",
                        help="residual groups of the enhancement network (default: 1)")  # fmt: skip
-    train.add_argument("--lmbda", type=non_negative, nargs="+", default=[0.013], metavar="L",
-                       help="rate-distortion weights (CompressAI's scale; default 0.013)")
+    train.add_argument("--lmbda", type=non_negative, nargs="+", default=None, metavar="L",
+                       help="rate-distortion weights (CompressAI's scale; default 0.013; with --task-model: one"
+                       " MSE weight beside the task term, default 0)")  # fmt: skip
+    task = train.add_argument_group("DNN-oriented codecs (rate + a frozen classifier's cross-entropy)")
+    task.add_argument("--task-model", metavar="RUN", help="trained classifier run folder: train for it instead of"
+                      " for pixels, on its labelled dataset")  # fmt: skip
+    task.add_argument("--task-weight", type=positive, nargs="+", default=[1.0], metavar="W",
+                      help="weights of the cross-entropy against bpp, one codec each (default: 1)")
+    task.add_argument("--task-dataset", default="fashion-mnist", help="labelled training images (default:"
+                      " fashion-mnist)")  # fmt: skip
+    task.add_argument("--task-images", type=positive_int, default=10_000, metavar="N",
+                      help="first N training images of --task-dataset (default: 10000)")
+    task.add_argument("--data-root", metavar="DIR", help="folder holding --task-dataset's files")
     train.add_argument("--metric", choices=("mse", "ms-ssim"), default="mse", help="distortion (default: mse)")
     train.add_argument("--steps", type=positive_int, default=2000, help="training steps per lambda (default: 2000)")
     train.add_argument("--batch-size", type=positive_int, default=4, help="crops per step (default: 4)")

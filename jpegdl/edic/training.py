@@ -1,11 +1,13 @@
-"""Training a codec on random crops: rate + lambda x distortion, an auxiliary optimizer for the
-entropy bottleneck's quantiles, atomic checkpoints and exact resume."""
+"""Training a codec: rate + lambda x distortion on random crops of photographs, or (the
+DNN-oriented variant) rate + a frozen classifier's task loss on labelled images; an auxiliary
+optimizer for the entropy bottleneck's quantiles, atomic checkpoints and exact resume."""
 
 from __future__ import annotations
 
 import dataclasses
 import json
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -18,6 +20,7 @@ from jpegdl.edic.checkpoint import save_codec, write_atomically
 from jpegdl.edic.data import CropSampler
 from jpegdl.edic.model import STRIDE, CodecConfig, build_model
 from jpegdl.edic.objective import METRICS, rate_distortion
+from jpegdl.edic.task import LabelledSampler, check_task_weights, rate_task
 
 
 @dataclass(frozen=True)
@@ -26,6 +29,7 @@ class TrainSettings:
 
     lmbda: float = 0.013
     metric: str = "mse"
+    task_weight: float = 0.0  # > 0: the DNN-oriented variant (a frozen classifier's cross-entropy)
     steps: int = 2000
     batch_size: int = 8
     lr: float = 1e-4
@@ -36,7 +40,11 @@ class TrainSettings:
     def __post_init__(self) -> None:
         if self.metric not in METRICS:
             raise ValueError(f"metric: expected one of {METRICS}, got {self.metric!r}")
-        if not (math.isfinite(self.lmbda) and self.lmbda > 0):
+        if self.task_weight:
+            check_task_weights(self.task_weight, self.lmbda)
+            if self.metric != "mse":
+                raise ValueError(f"metric: a task codec's pixel term is MSE, got {self.metric!r}")
+        elif not (math.isfinite(self.lmbda) and self.lmbda > 0):
             raise ValueError(f"lmbda: expected a finite number > 0, got {self.lmbda}")
         for name in ("steps", "batch_size", "checkpoint_every"):
             if getattr(self, name) < 1:
@@ -58,17 +66,20 @@ def _optimizers(model: CompressionModel, settings: TrainSettings) -> tuple[torch
 
 def train_codec(
     model: CompressionModel,
-    sampler: CropSampler,
+    sampler: CropSampler | LabelledSampler,
     settings: TrainSettings,
     checkpoint: str | Path | None = None,
     resume: bool = False,
     progress: bool = True,
+    objective: Callable[[CompressionModel, object], dict] | None = None,
 ) -> list[dict]:
     """Train ``model`` in place for ``settings.steps`` steps (in total, counting resumed ones).
 
     Args:
         model: a codec on its training device.
-        sampler: the source of crops (its generator state is part of the checkpoint).
+        sampler: the source of batches (its generator state is part of the checkpoint).
+        objective: ``(model, batch) -> {"loss", "bpp", "distortion", ...}``; default: rate +
+            ``settings.lmbda`` x distortion of the crops (:func:`rate_distortion`).
         checkpoint: file for the training state (weights, both optimizers, step, RNG states, history),
             written atomically every ``checkpoint_every`` steps and at the end.
         resume: continue from ``checkpoint`` when it exists; the result equals an uninterrupted run.
@@ -77,6 +88,12 @@ def train_codec(
         One ``{"step", "loss", "bpp", "distortion", "aux"}`` dict per step (resumed steps included).
     """
     device = next(model.parameters()).device
+    if objective is None:
+
+        def objective(model: CompressionModel, crops: torch.Tensor) -> dict:
+            crops = crops.to(device)
+            return rate_distortion(model(crops), crops, settings.lmbda, settings.metric)
+
     optimizer, aux_optimizer = _optimizers(model, settings)
     history: list[dict] = []
     start = 0
@@ -104,9 +121,9 @@ def train_codec(
     bar = tqdm(range(start, settings.steps), initial=start, total=settings.steps, desc="edic train",
                disable=not progress, unit="step")
     for step in bar:
-        batch = sampler.sample(settings.batch_size).to(device)
+        batch = sampler.sample(settings.batch_size)
         optimizer.zero_grad(set_to_none=True)
-        terms = rate_distortion(model(batch), batch, settings.lmbda, settings.metric)
+        terms = objective(model, batch)
         terms["loss"].backward()
         torch.nn.utils.clip_grad_norm_(optimizer.param_groups[0]["params"], settings.clip)
         optimizer.step()
@@ -148,4 +165,42 @@ def train_and_save(
     save_codec(model, config, folder / "codec.pt")
     write_atomically(folder / "history.json", json.dumps({"settings": settings.to_dict(), "crop": crop,
                                                           "seed": seed, "history": history}).encode())
+    return model, history
+
+
+def train_task_codec(
+    config: CodecConfig,
+    settings: TrainSettings,
+    images: torch.Tensor,
+    labels: torch.Tensor,
+    classifier: torch.nn.Module,
+    folder: str | Path,
+    seed: int = 0,
+    resume: bool = False,
+    device: str | torch.device = "cpu",
+    progress: bool = True,
+) -> tuple[CompressionModel, list[dict]]:
+    """The DNN-oriented variant of :func:`train_and_save`: rate + ``settings.task_weight`` x the
+    frozen ``classifier``'s cross-entropy on the reconstruction (+ ``settings.lmbda`` x MSE).
+
+    Args:
+        images: ``(N, C, h, w)`` float in [0, 1] (C = 1 or 3, any size); labels ``(N,)``.
+        classifier: takes ``(B, C, h, w)`` in [0, 1]; kept frozen, in eval mode.
+    """
+    if not settings.task_weight:
+        raise ValueError("task_weight: a task codec needs task_weight > 0")
+    folder = Path(folder)
+    torch.manual_seed(seed)
+    model = build_model(config).to(device)
+    classifier = classifier.to(device).eval().requires_grad_(False)
+    sampler = LabelledSampler(images, labels, seed=seed)
+
+    def objective(model: CompressionModel, batch: tuple[torch.Tensor, torch.Tensor]) -> dict:
+        return rate_task(model, batch, classifier, settings.task_weight, settings.lmbda)
+
+    history = train_codec(model, sampler, settings, folder / "train.pt", resume=resume, progress=progress,
+                          objective=objective)  # fmt: skip
+    save_codec(model, config, folder / "codec.pt")
+    write_atomically(folder / "history.json", json.dumps({"settings": settings.to_dict(), "seed": seed,
+                                                          "history": history}).encode())  # fmt: skip
     return model, history

@@ -8,6 +8,8 @@ function from a uint8 image to the bytes of a real JPEG file.
 - ``learned:PATH``: tables JSON files (one file, or every ``*.json`` of a folder: a lambda
   sweep) written by libjpeg's rounding; ``learned-rd:PATH`` by the RD-optimised encoder (the
   sensitivity and lambda stored in each JSON); probabilistic draws are a per-seed option.
+- ``edic:PATH``: a learned EDIC codec (``codec.pt``, or every ``*/codec.pt`` of a folder: a
+  lambda sweep) writing ``.edic`` files (:mod:`jpegdl.evaluate.edic_points`; needs CompressAI).
 """
 
 from __future__ import annotations
@@ -27,7 +29,7 @@ from jpegdl.j4d.encoders import encode_image, probabilistic_coefficients
 from jpegdl.jpeg.tables import QuantTables
 from jpegdl.tables.sensitivity import scaled_tables
 
-CODEC_KINDS = ("ijg", "mozjpeg", "sensitivity", "learned:PATH", "learned-rd:PATH")
+CODEC_KINDS = ("ijg", "mozjpeg", "sensitivity", "learned:PATH", "learned-rd:PATH", "edic:PATH")
 DEFAULT_QUALITIES = (5, 10, 15, 20, 30, 40, 50, 60, 70, 80, 90, 95)
 DEFAULT_SCALES = (1, 2, 3, 4, 6, 8, 12, 16, 24, 32, 48, 64)
 Encoder = Callable[[np.ndarray], bytes]
@@ -35,7 +37,8 @@ Encoder = Callable[[np.ndarray], bytes]
 
 @dataclass(frozen=True)
 class CodecSpec:
-    """One curve: ``kind`` in ``ijg | mozjpeg | sensitivity | learned | learned-rd`` (+ ``path``, + ``label``)."""
+    """One curve: ``kind`` in ``ijg | mozjpeg | sensitivity | learned | learned-rd | edic`` (+ ``path``,
+    + ``label``)."""
 
     kind: str
     path: str | None = None
@@ -62,6 +65,9 @@ def parse_codecs(text: str) -> list[CodecSpec]:
             if path.is_dir() and not sorted(path.glob("*.json")):
                 raise ValueError(f"codecs: no *.json tables in folder {str(path)!r}")
             specs.append(CodecSpec(kind, str(path)))
+        elif kind == "edic" and path_text:
+            edic_files(path_text)  # fails early on a missing codec
+            specs.append(CodecSpec(kind, path_text))
         else:
             raise ValueError(f"codecs: unknown codec {item!r}; expected a comma list of {', '.join(CODEC_KINDS)}")
     if not specs:
@@ -73,6 +79,17 @@ def learned_files(path: str | Path) -> list[Path]:
     """The tables files of a ``learned`` spec (one file or a folder's ``*.json``, sorted)."""
     path = Path(path)
     return sorted(path.glob("*.json")) if path.is_dir() else [path]
+
+
+def edic_files(path: str | Path) -> list[Path]:
+    """The codecs of an ``edic`` spec: one ``.pt`` file, or a folder's ``codec.pt`` and ``*/codec.pt`` (sorted)."""
+    path = Path(path)
+    if path.is_file():
+        return [path]
+    files = sorted(path.glob("codec.pt")) + sorted(path.glob("*/codec.pt")) if path.is_dir() else []
+    if not files:
+        raise ValueError(f"codecs: no EDIC codec at {str(path)!r} (expected codec.pt or a folder of */codec.pt)")
+    return files
 
 
 def rd_settings(path: str | Path) -> tuple[tuple[torch.Tensor, torch.Tensor], float]:

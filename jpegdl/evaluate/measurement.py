@@ -99,10 +99,12 @@ def classify(models: dict[str, nn.Module], images: torch.Tensor, labels: torch.T
     return result
 
 
-def measure(files: Sequence[bytes], pixels_per_image: Sequence[int]) -> dict[str, float]:
-    """Aggregate and mean bpp of whole files, and the aggregate payload bpp."""
+def measure(files: Sequence[bytes], pixels_per_image: Sequence[int],
+            payloads: Sequence[int] | None = None) -> dict[str, float]:  # fmt: skip
+    """Aggregate and mean bpp of whole files, and the aggregate payload bpp (``payloads``: the
+    entropy-coded bytes of each file; default: a JPEG file's scan data)."""
     sizes = np.array([len(f) for f in files], dtype=np.float64)
-    payloads = np.array([payload_bytes(f) for f in files], dtype=np.float64)
+    payloads = np.array([payload_bytes(f) for f in files] if payloads is None else payloads, dtype=np.float64)
     pixels = np.asarray(pixels_per_image, dtype=np.float64)
     return {
         "bpp": float(8 * sizes.sum() / pixels.sum()),
@@ -143,11 +145,23 @@ def evaluate_codecs(
     with contextlib.ExitStack() as stack:
         pool = stack.enter_context(process_pool(workers)) if workers > 1 else 1
 
-        def point(codec: str, setting: float | str, files: list[bytes], seed: int | None = None) -> OperatingPoint:
-            accuracy = classify(models, decode_files(files), labels, device=device)
-            return OperatingPoint(codec, setting, **measure(files, pixels), accuracy=accuracy, seed=seed)
+        def point(codec: str, setting: float | str, files: list[bytes], seed: int | None = None,
+                  decoded: torch.Tensor | None = None, payloads: list[int] | None = None
+                  ) -> OperatingPoint:  # fmt: skip
+            decoded = decode_files(files) if decoded is None else decoded
+            accuracy = classify(models, decoded, labels, device=device)
+            return OperatingPoint(codec, setting, **measure(files, pixels, payloads), accuracy=accuracy, seed=seed)
 
         for spec in specs:
+            if spec.kind == "edic":
+                from jpegdl.evaluate.codecs import edic_files
+                from jpegdl.evaluate.edic_points import edic_round_trip
+
+                for codec in edic_files(spec.path):
+                    files, payloads, decoded = edic_round_trip(codec, images, device, progress)
+                    setting = codec.parent.name if codec.name == "codec.pt" else codec.stem
+                    points.append(point(spec.name, setting, files, decoded=decoded, payloads=payloads))
+                continue
             for setting, encoder, tables in codec_settings(spec, subsampling, qualities, scales, sensitivity):
                 files = encode_many(images, encoder, pool, f"{spec.name} {setting}", progress)
                 points.append(point(spec.name, setting, files))
