@@ -244,7 +244,8 @@ def add_j4d_parsers(commands: argparse._SubParsersAction) -> None:
     evaluate.add_argument("--model", action="append", required=True, help="run folder (repeatable)")
     add_data_flags(evaluate, "the dataset the models were trained on")
     evaluate.add_argument("--codecs", default="ijg,mozjpeg", help="comma list of ijg, mozjpeg, sensitivity,"
-                          " learned:FILE_OR_FOLDER, learned-rd:FILE_OR_FOLDER (default ijg,mozjpeg)")  # fmt: skip
+                          " learned:FILE_OR_FOLDER, learned-rd:FILE_OR_FOLDER, edic:CODEC_OR_FOLDER"
+                          " (default ijg,mozjpeg)")  # fmt: skip
     evaluate.add_argument("--qualities", type=quality, nargs="+", default=list(DEFAULT_QUALITIES),
                           help="IJG / mozjpeg qualities of the sweeps (default: 5..95)")  # fmt: skip
     evaluate.add_argument("--scales", type=positive, nargs="+", default=list(DEFAULT_SCALES),

@@ -94,3 +94,18 @@ def test_task_codec_resumes_exactly_and_its_points_are_measured(tmp_path):
         assert 0 < point.payload_bpp < point.bpp and 0 <= point.accuracy["net"] <= 1
     with pytest.raises(ValueError, match="no EDIC codec"):
         parse_codecs(f"edic:{tmp_path / 'missing'}")
+
+
+@pytest.mark.slow
+def test_cli_trains_a_codec_for_a_run(trained_run, tmp_path, capsys):
+    from jpegdl.cli import main
+
+    main(["edic", "train", "--task-model", str(trained_run), "--task-images", "16", "--task-weight", "1", "3",
+          "--steps", "2", "--batch-size", "4", "--channels", "8", "--latent-channels", "8", "--enhance-channels",
+          "4", "--out", str(tmp_path), "--device", "cpu"])  # fmt: skip
+    out = capsys.readouterr().out
+    assert "16 fashion-mnist training images of shape (1, 28, 28)" in out and "cross-entropy" in out
+    assert (tmp_path / "task-1" / "codec.pt").is_file() and (tmp_path / "task-3" / "codec.pt").is_file()
+    with pytest.raises(SystemExit):
+        main(["edic", "train", "--task-model", str(trained_run), "--lmbda", "0.1", "0.2", "--out", str(tmp_path)])
+    assert "one MSE weight" in capsys.readouterr().err
