@@ -75,10 +75,22 @@ class JPEGLayer(nn.Module):
         self.channels = channels
         self.subsampling = check_subsampling(subsampling)
         self.exact = exact
-        self.alpha, self.hardness, self.window, self.index_range = alpha, hardness, window, index_range
+        self.hardness, self.window, self.index_range = hardness, window, index_range
+        self.alpha = alpha
         self.mode = mode
         initial = _initial_tables(init, quality, flat_step)
         self.trainable_tables = TrainableTables(initial, rounds, (low, high), chroma=channels == 3)
+
+    @property
+    def alpha(self) -> float | torch.Tensor:
+        """Soft-quantizer hardness on the coefficient scale (when ``hardness`` is None)."""
+        return self._alpha
+
+    @alpha.setter
+    def alpha(self, value: float | torch.Tensor) -> None:
+        # Validated once here and reused by every forward pass (no checks, no host syncs per call).
+        self._fixed_quantizer = SoftQuantizer(alpha=value, window=self.window, index_range=self.index_range)
+        self._alpha = value
 
     @property
     def mode(self) -> str:
@@ -118,7 +130,9 @@ class JPEGLayer(nn.Module):
     def _quantizer(self, steps: torch.Tensor) -> SoftQuantizer | StraightThroughQuantizer:
         if self.mode in ("hard", "ste"):  # "hard" differs in its steps (tables_for_forward)
             return StraightThroughQuantizer()
-        alpha = self.alpha if self.hardness is None else alpha_from_hardness(self.hardness, steps)
+        if self.hardness is None:
+            return self._fixed_quantizer
+        alpha = alpha_from_hardness(self.hardness, steps)
         return SoftQuantizer(alpha=alpha, window=self.window, index_range=self.index_range)
 
     def forward(self, images: torch.Tensor) -> torch.Tensor:
