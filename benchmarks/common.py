@@ -86,9 +86,9 @@ def paired_interval(differences: list[float]) -> dict:
     if n < 2:
         return {"n": n, "mean": mean, "std": None, "low": None, "high": None, "significant": False}
     sd = math.sqrt(sum((d - mean) ** 2 for d in differences) / (n - 1))
-    half = t.ppf(0.975, n - 1) * sd / math.sqrt(n)
+    half = float(t.ppf(0.975, n - 1)) * sd / math.sqrt(n)
     low, high = mean - half, mean + half
-    return {"n": n, "mean": mean, "std": sd, "low": low, "high": high, "significant": low > 0 or high < 0}
+    return {"n": n, "mean": mean, "std": sd, "low": low, "high": high, "significant": bool(low > 0 or high < 0)}
 
 
 def format_interval(entry: dict, scale: float = 100.0) -> str:

@@ -65,8 +65,8 @@ def main() -> None:
                 out=str(RUNS / f"jpeg{suffix}-seed{seed}") if jpeg else str(base_run), amp=False,
             )  # fmt: skip
             finished = Path(config.out) / "summary.json"
-            if not jpeg and args.reuse_baseline and finished.is_file():
-                summary = json.loads(finished.read_text())
+            summary = json.loads(finished.read_text()) if finished.is_file() else None
+            if summary is not None and not jpeg and args.reuse_baseline:
                 if {k: summary["config"][k] for k in ("model", "epochs", "seed", "limit_train")} != {
                     "model": args.model,
                     "epochs": args.epochs,
@@ -74,7 +74,7 @@ def main() -> None:
                     "limit_train": args.limit_train,
                 }:
                     raise SystemExit(f"{finished}: baseline settings differ; run without --reuse-baseline")
-            else:
+            elif summary is None or summary["config"] != config.to_dict():  # reuse only the very same run
                 summary = Trainer(config, overwrite=True).fit()
             runs.append(
                 {
@@ -132,7 +132,8 @@ def main() -> None:
           f" {100 * layer['movement_rounded_changed_fraction']:.0f}% of the rounded steps changed;"
           f" epoch-time overhead {overhead:+.1f}%")  # fmt: skip
     seconds = round(time.perf_counter() - start, 1)
-    print(f"wall time {seconds:.0f} s")
+    training_seconds = round(sum(r["mean_epoch_seconds"] * args.epochs for r in runs), 1)
+    print(f"wall time {seconds:.0f} s (training epochs of all runs: {training_seconds:.0f} s; finished runs reused)")
     path = write_results(
         f"jpegdl_fashion_mnist{suffix.replace('-', '_')}",
         {
@@ -147,6 +148,7 @@ def main() -> None:
             "epoch_overhead_percent": overhead,
             "runs": runs,
             "seconds": seconds,
+            "training_seconds": training_seconds,
         },
     )
     print(f"wrote {path}")

@@ -157,9 +157,10 @@ def test_ttm_and_wttm_defaults_step_like_kd(scale):
 
     def gradient_norm(method: str) -> float:
         settings = DistillSettings(method)
-        power = float(power_sum(teacher, 0.25).mean())
-        term = {"kd": lambda: kd_loss(student, teacher, 4.0), "ttm": lambda: ttm_loss(student, teacher, 0.25),
-                "wttm": lambda: wttm_loss(student, teacher, 0.25)}[method]()  # fmt: skip
+        gamma = settings.gamma_value  # the default
+        power = float(power_sum(teacher, gamma).mean())
+        term = {"kd": lambda: kd_loss(student, teacher, 4.0), "ttm": lambda: ttm_loss(student, teacher, gamma),
+                "wttm": lambda: wttm_loss(student, teacher, gamma)}[method]()  # fmt: skip
         loss = settings.ce_weight() * F.cross_entropy(student, labels) + settings.logit_beta(power) * term
         (grad,) = torch.autograd.grad(loss, student)
         return grad.norm().item()
