@@ -6,7 +6,7 @@ it was not trained on:
 
 - EDIC for the classifier (``jpegdl.edic.task``): a small EDIC (N 32, M 48, 3 mixture components,
   attention, one enhancement group) trained from scratch on rate + w x the classifier's
-  cross-entropy on the reconstruction, for w in {0.3, 1, 3, 10}; 1,000 Adam steps (lr 5e-4) of
+  cross-entropy on the reconstruction, for w in {1, 3, 10, 30}; 1,000 Adam steps (lr 5e-4) of
   16 images drawn from training images 30,000..39,999; images go through as RGB padded to 64x64.
 - J4D tables: ``learn_tables`` (search) on training images 30,000..30,383 at lambda in
   {0.01, 0.03, 0.1, 0.3}, written by libjpeg-turbo.
@@ -47,7 +47,7 @@ from jpegdl.tables.sensitivity import frequency_sensitivity
 ROOT = Path(__file__).resolve().parent.parent
 RUNS = ROOT / "runs" / "bench-edic-fm"
 CONFIG = CodecConfig(channels=32, latent_channels=48, enhance_channels=16, enhance_blocks=1)
-TASK_WEIGHTS = (0.3, 1.0, 3.0, 10.0)
+TASK_WEIGHTS = (1.0, 3.0, 10.0, 30.0)
 CODEC_IMAGES = range(30_000, 40_000)
 TABLE_IMAGES = range(30_000, 30_384)
 LAMBDAS = (0.01, 0.03, 0.1, 0.3)

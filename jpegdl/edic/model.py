@@ -79,7 +79,10 @@ class EDIC(CompressionModel):
     """Learned image codec with channel attention, a Gaussian-mixture prior and decoder-side enhancement.
 
     ``forward(x)`` (training view): x float ``(B, 3, H, W)`` in [0, 1], H and W multiples of 64 ->
-    ``{"x_hat", "likelihoods": {"y", "z"}}``; latents get uniform noise in training and are rounded in eval.
+    ``{"x_hat", "likelihoods": {"y", "z"}}``. In training the rate is taken of latents with uniform
+    noise, while the synthesis sees them rounded (straight-through gradient), as the decoder will:
+    with noise there too, a codec can hide information in latents smaller than 1/2 that rounding
+    then erases (Minnen and Singh 2020's mixed quantization). In eval both are rounded.
     ``compress(x)`` / ``decompress(strings, shape)`` (bitstream view): real rANS byte strings, one per
     image and latent; decoding is bit-exact with the eval-mode forward pass on the same platform.
     """
@@ -126,8 +129,13 @@ class EDIC(CompressionModel):
         y = self.analysis(x)
         z_hat, z_likelihoods = self.entropy_bottleneck(self.h_a(y))
         means, scales, weights = self.mixture(z_hat)
-        y_hat = y + torch.empty_like(y).uniform_(-0.5, 0.5) if self.training else torch.round(y)
-        y_likelihoods = self.likelihood_bound(mixture_likelihood(y_hat, means, scales, weights))
+        rounded = torch.round(y)
+        if self.training:
+            y_rate = y + torch.empty_like(y).uniform_(-0.5, 0.5)
+            y_hat = y + (rounded - y).detach()
+        else:
+            y_rate = y_hat = rounded
+        y_likelihoods = self.likelihood_bound(mixture_likelihood(y_rate, means, scales, weights))
         return {"x_hat": self.synthesis(y_hat), "likelihoods": {"y": y_likelihoods, "z": z_likelihoods}}
 
     @torch.no_grad()
