@@ -46,8 +46,7 @@ def _needs_compressai(handler):
 
 def _cmd_train(args: argparse.Namespace) -> None:
     from jpegdl.edic import CodecConfig
-    from jpegdl.edic.data import WALLPAPER_FOLDERS, deduplicate, find_images, load_training_images
-    from jpegdl.edic.training import TrainSettings, train_and_save
+    from jpegdl.utils import init_distributed, resolve_device, shutdown
 
     _threads(args)
     args.lmbda_given = args.lmbda is not None
@@ -59,26 +58,38 @@ def _cmd_train(args: argparse.Namespace) -> None:
         components=args.components, attention=not args.no_attention, enhancement=not args.no_enhancement,
         enhance_channels=args.enhance_channels, enhance_blocks=args.enhance_blocks,
     )
-    device = pick_device(args.device)
-    if args.task_model:
-        _train_task_codecs(args, config, device)
-        return
+    context = init_distributed()  # under torchrun: one process per GPU (or CPU process on gloo)
+    try:
+        device = resolve_device(args.device, context)
+        say = print if context.is_main else (lambda *_, **__: None)
+        if args.task_model:
+            _train_task_codecs(args, config, device, context, say)
+        else:
+            _train_photo_codecs(args, config, device, context, say)
+    finally:
+        shutdown(context)
+
+
+def _train_photo_codecs(args: argparse.Namespace, config, device, context, say) -> None:
+    from jpegdl.edic.data import WALLPAPER_FOLDERS, deduplicate, find_images, load_training_images
+    from jpegdl.edic.training import TrainSettings, train_and_save
+
     paths = find_images(args.data or [f for f in WALLPAPER_FOLDERS if Path(f).is_dir()])
     images = load_training_images(deduplicate(paths), short_side=args.short_side, min_side=args.crop)
-    print(f"data: {len(images)} distinct images from {len(paths)} files")
+    say(f"data: {len(images)} distinct images from {len(paths)} files")
     for lmbda in args.lmbda:
         settings = TrainSettings(lmbda=lmbda, metric=args.metric, steps=args.steps, batch_size=args.batch_size,
                                  lr=args.lr, checkpoint_every=args.checkpoint_every)
         folder = Path(args.out) / f"lambda-{lmbda:g}"
         _, history = train_and_save(config, settings, images, folder, crop=args.crop, seed=args.seed,
-                                    resume=args.resume, device=device)
+                                    resume=args.resume, device=device, context=context)  # fmt: skip
         last = history[-min(len(history), 50):]
-        print(f"lambda {lmbda:g}: {folder / 'codec.pt'}; last {len(last)} steps: "
+        say(f"lambda {lmbda:g}: {folder / 'codec.pt'}; last {len(last)} steps: "
               f"bpp {sum(r['bpp'] for r in last) / len(last):.3f}, "
               f"distortion {sum(r['distortion'] for r in last) / len(last):.5f}")
 
 
-def _train_task_codecs(args: argparse.Namespace, config, device) -> None:
+def _train_task_codecs(args: argparse.Namespace, config, device, context, say) -> None:
     """The DNN-oriented variant: one codec per --task-weight, for the frozen --task-model."""
     import torch
 
@@ -90,16 +101,16 @@ def _train_task_codecs(args: argparse.Namespace, config, device) -> None:
     data = dataset_slice(args.task_dataset, "train", args.data_root, args.task_images)
     images = torch.stack([data[i][0] for i in range(len(data))])
     labels = torch.tensor([int(data[i][1]) for i in range(len(data))])
-    print(f"data: {len(images)} {args.task_dataset} training images of shape {tuple(images.shape[1:])}")
+    say(f"data: {len(images)} {args.task_dataset} training images of shape {tuple(images.shape[1:])}")
     lmbda = args.lmbda[0] if args.lmbda_given else 0.0
     for weight in args.task_weight:
         settings = TrainSettings(lmbda=lmbda, task_weight=weight, steps=args.steps, batch_size=args.batch_size,
                                  lr=args.lr, checkpoint_every=args.checkpoint_every)  # fmt: skip
         folder = Path(args.out) / f"task-{weight:g}"
         _, history = train_task_codec(config, settings, images, labels, classifier, folder, seed=args.seed,
-                                      resume=args.resume, device=device)  # fmt: skip
+                                      resume=args.resume, device=device, context=context)  # fmt: skip
         last = history[-min(len(history), 50):]
-        print(f"task weight {weight:g}: {folder / 'codec.pt'}; last {len(last)} steps: "
+        say(f"task weight {weight:g}: {folder / 'codec.pt'}; last {len(last)} steps: "
               f"bpp {sum(r['bpp'] for r in last) / len(last):.3f}, "
               f"cross-entropy {sum(r['task'] for r in last) / len(last):.4f}")
 

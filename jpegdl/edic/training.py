@@ -21,6 +21,7 @@ from jpegdl.edic.data import CropSampler
 from jpegdl.edic.model import STRIDE, CodecConfig, build_model
 from jpegdl.edic.objective import METRICS, rate_distortion
 from jpegdl.edic.task import LabelledSampler, check_task_weights, rate_task
+from jpegdl.utils import DistContext
 
 
 @dataclass(frozen=True)
@@ -64,6 +65,29 @@ def _optimizers(model: CompressionModel, settings: TrainSettings) -> tuple[torch
     return torch.optim.Adam(net, lr=settings.lr), torch.optim.Adam(aux, lr=settings.aux_lr)
 
 
+def _data_parallel(model: CompressionModel, device: torch.device) -> torch.nn.Module:
+    """DDP over the codec, leaving out the quantiles (no gradient from the main loss; averaged by hand)."""
+    from torch.nn.parallel import DistributedDataParallel
+
+    ignored = [name for name, _ in model.named_parameters() if name.endswith(".quantiles")]
+    DistributedDataParallel._set_params_and_buffers_to_ignore_for_model(model, ignored)
+    return DistributedDataParallel(model, device_ids=[device.index] if device.type == "cuda" else None)
+
+
+def _gather(state: torch.Tensor, context: DistContext) -> list[torch.Tensor]:
+    """Every rank's copy of a random-generator state, in rank order."""
+    if not context.enabled:
+        return [state]
+    states: list = [None] * context.world_size
+    torch.distributed.all_gather_object(states, state)
+    return states
+
+
+def _per_rank(saved: torch.Tensor | list) -> list:
+    """Saved generator states as a per-rank list (single-process checkpoints hold one tensor)."""
+    return saved if isinstance(saved, list) else [saved]
+
+
 def train_codec(
     model: CompressionModel,
     sampler: CropSampler | LabelledSampler,
@@ -72,8 +96,15 @@ def train_codec(
     resume: bool = False,
     progress: bool = True,
     objective: Callable[[CompressionModel, object], dict] | None = None,
+    context: DistContext | None = None,
 ) -> list[dict]:
     """Train ``model`` in place for ``settings.steps`` steps (in total, counting resumed ones).
+
+    Under ``torchrun`` (``context`` from :func:`jpegdl.utils.init_distributed`) each process draws
+    its own batches (its sampler seeded apart), gradients are averaged by DDP (the entropy
+    bottleneck's quantiles, trained by their own loss, are averaged by hand), rank 0 writes the
+    checkpoint with every rank's random states, and a resume with the same process count continues
+    exactly.
 
     Args:
         model: a codec on its training device.
@@ -88,6 +119,7 @@ def train_codec(
         One ``{"step", "loss", "bpp", "distortion", "aux"}`` dict per step (resumed steps included).
     """
     device = next(model.parameters()).device
+    context = context or DistContext()
     if objective is None:
 
         def objective(model: CompressionModel, crops: torch.Tensor) -> dict:
@@ -104,32 +136,47 @@ def train_codec(
         model.load_state_dict(state["model"])
         optimizer.load_state_dict(state["optimizer"])
         aux_optimizer.load_state_dict(state["aux_optimizer"])
-        torch.set_rng_state(state["torch_rng"])
-        sampler.set_state(state["sampler_rng"])
+        torch_states, sampler_states = _per_rank(state["torch_rng"]), _per_rank(state["sampler_rng"])
+        if len(torch_states) != context.world_size:
+            raise ValueError(f"resume: {str(checkpoint)!r} was written by {len(torch_states)} process(es), this run"
+                             f" has {context.world_size}")  # fmt: skip
+        torch.set_rng_state(torch_states[context.rank])
+        sampler.set_state(sampler_states[context.rank])
         start, history = int(state["step"]), list(state["history"])
 
     def save(step: int) -> None:
-        if checkpoint is not None:
+        if checkpoint is None:
+            return
+        torch_states, sampler_states = _gather(torch.get_rng_state(), context), _gather(sampler.state(), context)
+        if context.is_main:
             save_checkpoint({
                 "model": {k: v.detach().cpu() for k, v in model.state_dict().items()},
                 "optimizer": optimizer.state_dict(), "aux_optimizer": aux_optimizer.state_dict(),
-                "step": step, "torch_rng": torch.get_rng_state(), "sampler_rng": sampler.state(),
+                "step": step, "torch_rng": torch_states, "sampler_rng": sampler_states,
                 "settings": settings.to_dict(), "history": history,
-            }, checkpoint)
+            }, checkpoint)  # fmt: skip
+        if context.enabled:
+            torch.distributed.barrier()
 
+    network = _data_parallel(model, device) if context.enabled else model
+    quantiles = aux_optimizer.param_groups[0]["params"]
     model.train()
     bar = tqdm(range(start, settings.steps), initial=start, total=settings.steps, desc="edic train",
-               disable=not progress, unit="step")
+               disable=not progress or not context.is_main, unit="step")
     for step in bar:
         batch = sampler.sample(settings.batch_size)
         optimizer.zero_grad(set_to_none=True)
-        terms = objective(model, batch)
+        terms = objective(network, batch)
         terms["loss"].backward()
         torch.nn.utils.clip_grad_norm_(optimizer.param_groups[0]["params"], settings.clip)
         optimizer.step()
         aux_optimizer.zero_grad(set_to_none=True)
         aux = model.aux_loss()
         aux.backward()
+        if context.enabled:
+            for parameter in quantiles:
+                torch.distributed.all_reduce(parameter.grad)
+                parameter.grad /= context.world_size
         aux_optimizer.step()
         record = {"step": step + 1, **{k: float(v.detach()) for k, v in terms.items()}, "aux": float(aux.detach())}
         if not math.isfinite(record["loss"]):
@@ -152,20 +199,41 @@ def train_and_save(
     resume: bool = False,
     device: str | torch.device = "cpu",
     progress: bool = True,
+    context: DistContext | None = None,
 ) -> tuple[CompressionModel, list[dict]]:
     """Train one codec from ``seed`` and write ``train.pt`` (resumable state), ``codec.pt`` + ``codec.json``
-    (the final codec, CDF tables built) and ``history.json`` into ``folder``."""
+    (the final codec, CDF tables built) and ``history.json`` into ``folder`` (rank 0 under DDP)."""
     if crop % STRIDE:
         raise ValueError(f"crop: expected a multiple of the model's stride {STRIDE}, got {crop}")
-    folder = Path(folder)
+    context = context or DistContext()
+    model = _fresh_model(config, seed, device, context)
+    sampler = CropSampler(images, crop, seed=_rank_seed(seed, context))
+    history = train_codec(model, sampler, settings, Path(folder) / "train.pt", resume=resume, progress=progress,
+                          context=context)  # fmt: skip
+    _save_outputs(model, config, folder, {"settings": settings.to_dict(), "crop": crop, "seed": seed,
+                                          "history": history}, context)  # fmt: skip
+    return model, history
+
+
+def _rank_seed(seed: int, context: DistContext) -> int:
+    return seed + 1_000_003 * context.rank
+
+
+def _fresh_model(config: CodecConfig, seed: int, device: str | torch.device, context: DistContext) -> CompressionModel:
+    """The same initial weights on every rank; then each rank's own noise for the latents."""
     torch.manual_seed(seed)
     model = build_model(config).to(device)
-    sampler = CropSampler(images, crop, seed=seed)
-    history = train_codec(model, sampler, settings, folder / "train.pt", resume=resume, progress=progress)
-    save_codec(model, config, folder / "codec.pt")
-    write_atomically(folder / "history.json", json.dumps({"settings": settings.to_dict(), "crop": crop,
-                                                          "seed": seed, "history": history}).encode())
-    return model, history
+    torch.manual_seed(_rank_seed(seed, context))
+    return model
+
+
+def _save_outputs(model: CompressionModel, config: CodecConfig, folder: str | Path, record: dict,
+                  context: DistContext) -> None:  # fmt: skip
+    if context.is_main:
+        save_codec(model, config, Path(folder) / "codec.pt")
+        write_atomically(Path(folder) / "history.json", json.dumps(record).encode())
+    if context.enabled:
+        torch.distributed.barrier()
 
 
 def train_task_codec(
@@ -179,6 +247,7 @@ def train_task_codec(
     resume: bool = False,
     device: str | torch.device = "cpu",
     progress: bool = True,
+    context: DistContext | None = None,
 ) -> tuple[CompressionModel, list[dict]]:
     """The DNN-oriented variant of :func:`train_and_save`: rate + ``settings.task_weight`` x the
     frozen ``classifier``'s cross-entropy on the reconstruction (+ ``settings.lmbda`` x MSE).
@@ -189,18 +258,15 @@ def train_task_codec(
     """
     if not settings.task_weight:
         raise ValueError("task_weight: a task codec needs task_weight > 0")
-    folder = Path(folder)
-    torch.manual_seed(seed)
-    model = build_model(config).to(device)
+    context = context or DistContext()
+    model = _fresh_model(config, seed, device, context)
     classifier = classifier.to(device).eval().requires_grad_(False)
-    sampler = LabelledSampler(images, labels, seed=seed)
+    sampler = LabelledSampler(images, labels, seed=_rank_seed(seed, context))
 
     def objective(model: CompressionModel, batch: tuple[torch.Tensor, torch.Tensor]) -> dict:
         return rate_task(model, batch, classifier, settings.task_weight, settings.lmbda)
 
-    history = train_codec(model, sampler, settings, folder / "train.pt", resume=resume, progress=progress,
-                          objective=objective)  # fmt: skip
-    save_codec(model, config, folder / "codec.pt")
-    write_atomically(folder / "history.json", json.dumps({"settings": settings.to_dict(), "seed": seed,
-                                                          "history": history}).encode())  # fmt: skip
+    history = train_codec(model, sampler, settings, Path(folder) / "train.pt", resume=resume, progress=progress,
+                          objective=objective, context=context)  # fmt: skip
+    _save_outputs(model, config, folder, {"settings": settings.to_dict(), "seed": seed, "history": history}, context)
     return model, history

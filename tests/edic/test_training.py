@@ -117,6 +117,40 @@ def test_cli_train_compress_decompress_eval(photo_folder, tmp_path, capsys):
     assert exit_info.value.code == 2 and "truncated" in capsys.readouterr().err
 
 
+@pytest.mark.slow
+def test_ddp_two_cpu_processes_resume_exactly(photo_folder, tmp_path):
+    import sys
+
+    from jpegdl.utils import free_port
+    from tests.helpers import run_torchrun
+
+    def train(out, steps: int, resume: bool = False):
+        command = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--master_port",
+                   str(free_port()), "-m", "jpegdl.cli", "edic", "train", "--data", str(photo_folder), "-o", str(out),
+                   "--steps", str(steps), "--crop", "64", "--batch-size", "2", "--channels", "8", "--latent-channels",
+                   "8", "--enhance-channels", "4", "--lmbda", "0.01", "--short-side", "128", "--device", "cpu",
+                   "--checkpoint-every", "2"] + (["--resume"] if resume else [])  # fmt: skip
+        result = run_torchrun(command, command.index("-o") + 1)
+        assert result.returncode == 0, result.stderr
+        return result
+
+    straight = train(tmp_path / "a", 4)
+    assert straight.stdout.count("lambda 0.01:") == 1  # rank 0 alone reports
+    train(tmp_path / "b", 2)
+    train(tmp_path / "b", 4, resume=True)
+    a = load_checkpoint(tmp_path / "a" / "lambda-0.01" / "train.pt")
+    b = load_checkpoint(tmp_path / "b" / "lambda-0.01" / "train.pt")
+    assert len(a["torch_rng"]) == 2 and not torch.equal(a["sampler_rng"][0], a["sampler_rng"][1])
+    assert [r["loss"] for r in a["history"]] == [r["loss"] for r in b["history"]]
+    for name, value in a["model"].items():
+        assert torch.equal(value, b["model"][name]), name
+    with pytest.raises(ValueError, match="written by 2 process"):
+        _, config = load_codec(tmp_path / "a" / "lambda-0.01" / "codec.pt")
+        train_codec(build_model(config), CropSampler([torch.zeros(3, 64, 64, dtype=torch.uint8)], 64),
+                    TrainSettings(**{**a["settings"], "steps": 6}), tmp_path / "a" / "lambda-0.01" / "train.pt",
+                    resume=True, progress=False)  # fmt: skip
+
+
 def test_saved_codec_reloads_to_the_same_model_id(tmp_path):
     from jpegdl.edic import encode_image, model_id
     from jpegdl.edic.checkpoint import save_codec
