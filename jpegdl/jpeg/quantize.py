@@ -135,6 +135,24 @@ class SoftQuantizer:
         return out.to(coefficients.dtype)
 
 
+def _offsets_that_count(window: int, neg_hardness: torch.Tensor, middle: torch.Tensor | None,
+                        device: torch.device) -> list[int]:  # fmt: skip
+    """The window's offsets ``k``, without those whose weight is below ``exp(-80)`` for every
+    coefficient (the clamp the forward pass applies anyway).
+
+    Relative to the nearest candidate, offset ``k`` has logit ``-h (|k| - |u|)^2 + h u^2 <=
+    -h |k| (|k| - 1)`` for ``|u| <= 1/2``: offsets 0 and +-1 always count, +-2 only while
+    ``2 h_min <= 80``. Checked on CPU only (on a GPU the checks would stall the stream) and only
+    when no window slides at the index range.
+    """
+    half = window // 2
+    offsets = list(range(-half, window - half))
+    if device.type != "cpu" or (middle is not None and bool(middle.any())):
+        return offsets
+    hardness = -float(neg_hardness.max())
+    return [k for k in offsets if hardness * abs(k) * (abs(k) - 1) <= 80.0]
+
+
 class _SoftIndex(torch.autograd.Function):
     """The soft quantizer's mean index with analytic gradients (JPEG-DL section 2.4).
 
@@ -167,7 +185,7 @@ class _SoftIndex(torch.autograd.Function):
         neg_hardness = (q.square() * alpha).neg_()
         want_alpha = ctx.needs_input_grad[2]
         sums = [torch.zeros_like(u) for _ in range(6 if want_alpha else 4)]
-        for k in range(-half, window - half):
+        for k in _offsets_that_count(window, neg_hardness, middle, z.device):
             squared = (offset_u - k).square_()
             # Logits relative to the nearest candidate are <= 0; clamping at -80 changes no
             # probability above 1e-34 and keeps exp off its slow subnormal path.
