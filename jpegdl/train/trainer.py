@@ -34,12 +34,17 @@ METRICS = ("epoch", "train_loss", "train_acc", "test_acc", "test_acc_hard", "val
            "table_lr", "epoch_seconds")
 
 
-def _schedule(config: TrainConfig):
-    def factor(epoch: int) -> float:
+def _schedule(config: TrainConfig, steps_per_epoch: int):
+    """The learning-rate factor after ``step`` optimizer steps. The schedule advances every step, so
+    a cosine run anneals smoothly to zero at its last step however few epochs it has; the 'step'
+    milestones are in epochs."""
+    total = max(config.epochs * steps_per_epoch, 1)
+
+    def factor(step: int) -> float:
         if config.schedule == "cosine":
-            return 0.5 * (1 + math.cos(math.pi * epoch / config.epochs))
+            return 0.5 * (1 + math.cos(math.pi * min(step, total) / total))
         if config.schedule == "step":
-            return config.lr_gamma ** sum(epoch >= m for m in config.milestones)
+            return config.lr_gamma ** sum(step >= m * steps_per_epoch for m in config.milestones)
         return 1.0
 
     return factor
@@ -127,12 +132,15 @@ class Trainer:
             )
         else:
             self.optimizer = torch.optim.AdamW(model_params, lr=config.lr, weight_decay=config.weight_decay)
-        factor = _schedule(config)
-        self.scheduler = torch.optim.lr_scheduler.LambdaLR(self.optimizer, factor)
-        self.table_optimizer = self.table_scheduler = None
+        self.table_optimizer = None
         if layer is not None:
             self.table_optimizer = torch.optim.Adam(layer.table_parameters(), lr=config.jpeg.lr, weight_decay=0.0)
-            table_factor = factor if config.jpeg.schedule else (lambda epoch: 1.0)
+        self._make_loaders()
+        factor = _schedule(config, len(self.train_loader))
+        self.scheduler = torch.optim.lr_scheduler.LambdaLR(self.optimizer, factor)
+        self.table_scheduler = None
+        if self.table_optimizer is not None:
+            table_factor = factor if config.jpeg.schedule else (lambda step: 1.0)
             self.table_scheduler = torch.optim.lr_scheduler.LambdaLR(self.table_optimizer, table_factor)
         self.use_amp = config.amp and self.device.type == "cuda"
         self.scaler = torch.amp.GradScaler("cuda", enabled=self.use_amp)
@@ -145,6 +153,11 @@ class Trainer:
             self.model = DistributedDataParallel(
                 self.model, device_ids=[self.device.index] if self.device.type == "cuda" else None
             )
+
+    def _make_loaders(self) -> None:
+        """The training sampler and loader (class-uniform batches for CCKD when asked) and this
+        rank's shard of the evaluation set."""
+        config = self.config
         if config.distill is not None and config.distill.method == "cckd" and config.cckd_per_class:
             from jpegdl.distill import ClassUniformBatchSampler, dataset_labels
 
@@ -293,6 +306,9 @@ class Trainer:
             if self.table_optimizer is not None:
                 self.scaler.step(self.table_optimizer)
             self.scaler.update()
+            self.scheduler.step()
+            if self.table_scheduler is not None:
+                self.table_scheduler.step()
             loss_sum += loss.item() * labels.numel()
             correct += (logits.argmax(1) == labels).sum().item()
             seen += labels.numel()
@@ -357,9 +373,6 @@ class Trainer:
                     "table_lr": None if self.table_optimizer is None else self.table_optimizer.param_groups[0]["lr"],
                     "epoch_seconds": seconds,
                 }
-                self.scheduler.step()
-                if self.table_scheduler is not None:
-                    self.table_scheduler.step()
                 self.history.append(row)
                 if self.context.is_main:
                     save_checkpoint(self._state(epoch), self.folder.checkpoint)

@@ -34,6 +34,14 @@ def test_resume_continues_to_the_same_result(tmp_path):
     assert (tmp_path / "b" / "metrics.csv").read_text().count("\n") == 3
 
 
+def test_cosine_schedule_steps_every_batch_and_ends_at_zero(tmp_path):
+    trainer = Trainer(small_config(tmp_path, epochs=2, jpeg=False))  # 256 images / 64 = 4 steps per epoch
+    trainer.fit()
+    rows = trainer.history
+    assert rows[0]["lr"] == pytest.approx(0.05 * 0.5)  # halfway through the run after epoch 1
+    assert rows[1]["lr"] == pytest.approx(0.0, abs=1e-12)  # annealed to zero at the last step
+
+
 def test_summary_reports_soft_and_hard_accuracy_and_real_bytes(tmp_path):
     summary = Trainer(small_config(tmp_path, epochs=1)).fit()
     assert abs(summary["test_acc"] - summary["test_acc_hard"]) < 0.05  # soft and hard views of one layer
