@@ -48,6 +48,7 @@ from jpegdl.sparse.convert import (
 )
 from jpegdl.sparse.extension import kernels
 from jpegdl.sparse.formats import WIDTHS
+from jpegdl.sparse.module import SparseConv2d
 from jpegdl.sparse.ops import METHODS
 from jpegdl.train import TrainConfig, Trainer
 
@@ -57,7 +58,7 @@ MODELS = ("resnet8", "resnet20", "vgg8")
 TRAINING = {"epochs": 2, "limit_train": 30_000, "seed": 0}
 SWEEP_SHAPES = {"layer1 64@56x56": (64, 56, 64), "layer3 256@14x14": (256, 14, 256), "layer4 512@7x7": (512, 7, 512)}
 SWEEP_DENSITIES = (0.5, 0.3, 0.1, 0.05, 0.02)
-WHOLE_MODEL_VARIANTS = ("plain", "auto", "cpo", "cps", "im2col")
+WHOLE_MODEL_VARIANTS = ("plain", "auto", "auto-per-layer", "cpo", "cps", "im2col")
 
 
 def trained(model: str, run: str | None) -> tuple[nn.Module, dict]:
@@ -117,10 +118,16 @@ def profile_model(model: nn.Module, images: torch.Tensor, repeats: int) -> list[
     return rows
 
 
-def whole_model_times(model: nn.Module, images: torch.Tensor, profiles: list[LayerProfile], repeats: int) -> dict:
-    """Median per-image seconds of the plain model and of its conversions (outputs checked against plain)."""
-    variants = {"plain": model, "auto": convert(model, profiles=profiles)}
-    for method in WHOLE_MODEL_VARIANTS[2:]:
+def whole_model_times(model: nn.Module, images: torch.Tensor, profiles: list[LayerProfile], repeats: int,
+                      check_sample: torch.Tensor) -> dict:  # fmt: skip
+    """Median per-image seconds of the plain model and of its conversions (outputs checked against plain).
+
+    "auto" is ``convert``'s default: the per-layer choices confirmed end to end on ``check_sample`` (a
+    profiling image, not one of the timed ones); "auto-per-layer" ships the per-layer choices unchecked.
+    """
+    variants = {"plain": model, "auto": convert(model, check_sample, profiles=profiles, repeats=15),
+                "auto-per-layer": convert(model, profiles=profiles, check_whole=False)}  # fmt: skip
+    for method in WHOLE_MODEL_VARIANTS[3:]:
         variants[method] = convert(model, method=method)
     times: dict[str, list[float]] = {name: [] for name in variants}
     with torch.no_grad():
@@ -140,10 +147,12 @@ def whole_model_times(model: nn.Module, images: torch.Tensor, profiles: list[Lay
     medians = {name: statistics.median(values) for name, values in times.items()}
     fastest = {name: min(values) for name, values in times.items()}
     choices = {p.name: p.choice for p in profiles}
+    kept = [m.method for m in variants["auto"].modules() if isinstance(m, SparseConv2d)]
     return {"seconds_per_image": medians, "speedup_vs_plain": {k: medians["plain"] / v for k, v in medians.items()},
             "fastest_seconds_per_image": fastest,
             "fastest_speedup_vs_plain": {k: fastest["plain"] / v for k, v in fastest.items()},
-            "choices": {c: sum(v == c for v in choices.values()) for c in CANDIDATES}}  # fmt: skip
+            "choices": {c: sum(v == c for v in choices.values()) for c in CANDIDATES},
+            "confirmed_choices": {c: kept.count(c) for c in CANDIDATES if c != "torch"}}  # fmt: skip
 
 
 def sweep(repeats: int) -> list[dict]:
@@ -245,7 +254,8 @@ def main() -> None:
             profile_images = photos if name == "resnet18-random" else fashion[: args.images]
             timing_images = photos if name == "resnet18-random" else fashion[args.images : args.images + 10]
             profiles = profile_model(model, profile_images, args.repeats)
-            whole = whole_model_times(model, timing_images, profiles, repeats=2 if name == "resnet18-random" else 5)
+            whole = whole_model_times(model, timing_images, profiles, repeats=2 if name == "resnet18-random" else 5,
+                                      check_sample=profile_images[:1])  # fmt: skip
             records[name][str(threads)] = {"layers": [p.to_dict() for p in profiles], "whole_model": whole,
                                            "summary": summarize(profiles)}  # fmt: skip
             table = f"\n== {name}, {threads} thread(s) ==\n{format_profiles(profiles, threads)}\n" + "whole model: " + \

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import copy
 import statistics
+import time
 from collections.abc import Iterable
 from dataclasses import asdict, dataclass
 
@@ -25,6 +26,8 @@ from jpegdl.utils import wall_times
 
 CANDIDATES = ("cpo", "cps", "im2col", "torch")  # the per-layer choice ("auto"), as in the paper plus PyTorch's conv
 TORCH_MARGIN = 0.05  # keep PyTorch's conv unless another method is at least this much faster
+WHOLE_MODEL_MARGIN = 0.03  # keep the plain model unless a conversion is at least this much faster end to end
+STRONG_GAIN = 0.25  # the reduced selection keeps only layers at least this much faster than PyTorch's conv
 
 
 def choose(fastest: dict[str, float], candidates: Iterable[str] = CANDIDATES, margin: float = TORCH_MARGIN) -> str:
@@ -153,37 +156,83 @@ def _replace(model: nn.Module, name: str, module: nn.Module) -> None:
     setattr(model.get_submodule(parent_name) if parent_name else model, child, module)
 
 
+def _build(model: nn.Module, layers: dict[str, nn.Conv2d], choices: dict[str, str]) -> nn.Module:
+    converted = copy.deepcopy(model).eval()
+    for name, conv in layers.items():
+        chosen = choices.get(name, "torch")
+        if chosen != "torch":
+            _replace(converted, name, SparseConv2d(conv, chosen))
+    return converted
+
+
+def whole_model_choices(model: nn.Module, profiles: list[LayerProfile], sample: torch.Tensor,
+                        repeats: int = 7) -> dict[str, str]:  # fmt: skip
+    """The per-layer choices confirmed on the whole model: of {every layer's choice, only the layers that
+    won by ``STRONG_GAIN``, no layer}, the selection whose ``model(sample)`` is fastest (fastest repeat,
+    variants timed round-robin); a conversion must beat the plain model by ``WHOLE_MODEL_MARGIN``.
+
+    Per-layer timings miss what a layer change costs its neighbours (cache state, thread wake-ups), so
+    a selection whose layers each win can still lose end to end; this check keeps it from shipping.
+    """
+    layers = eligible_layers(model)
+    every = {p.name: p.choice for p in profiles if p.choice != "torch"}
+    strong = {name: choice for name, choice in every.items()
+              if next(p for p in profiles if p.name == name).min_seconds[choice]
+              <= (1 - STRONG_GAIN) * next(p for p in profiles if p.name == name).min_seconds["torch"]}  # fmt: skip
+    selections = [{}] + [c for c in (every, strong) if c]
+    selections = [c for i, c in enumerate(selections) if c not in selections[:i]]
+    if len(selections) == 1:
+        return {}
+    variants = [_build(model, layers, choices) for choices in selections]
+    fastest = [float("inf")] * len(variants)
+    with torch.no_grad():
+        for variant in variants:
+            variant(sample)  # warm-up
+        for _ in range(repeats):
+            for i, variant in enumerate(variants):
+                start = time.perf_counter()
+                variant(sample)
+                fastest[i] = min(fastest[i], time.perf_counter() - start)
+    best = min(range(1, len(variants)), key=fastest.__getitem__)
+    return selections[best] if fastest[best] <= (1 - WHOLE_MODEL_MARGIN) * fastest[0] else {}
+
+
 def convert(model: nn.Module, sample: torch.Tensor | None = None, method: str = "auto",
-            profiles: list[LayerProfile] | None = None, repeats: int = 7) -> nn.Module:  # fmt: skip
+            profiles: list[LayerProfile] | None = None, repeats: int = 7,
+            check_whole: bool = True) -> nn.Module:  # fmt: skip
     """A copy of ``model`` (eval mode) whose eligible ``Conv2d`` layers compute by a sparse method.
 
     Args:
         model: any module; its eligible convolutions (groups 1, dilation 1, not 1x1) are replaced.
-        sample: a batch the model accepts; with ``method="auto"`` each layer is profiled on its input for it.
+        sample: a batch the model accepts, shaped like the batches it will serve; with ``method="auto"``
+            each layer is profiled on its input for it.
         method: "auto" (per layer the fastest of ``CANDIDATES``; "torch" keeps the ``Conv2d``) or one of
             ``METHODS`` for every eligible layer.
         profiles: earlier ``profile_layers`` results to choose from instead of profiling again.
+        repeats: timed runs per layer and per whole-model variant.
+        check_whole: with "auto" and a sample, confirm the selection on the whole model
+            (``whole_model_choices``), so the result is never slower than the plain model on ``sample``.
 
     Raises:
         ValueError: unknown method, or "auto" without a sample or profiles.
     """
     if method != "auto" and method not in METHODS:
         raise ValueError(f"method: expected 'auto' or one of {', '.join(METHODS)}, got {method!r}")
-    converted = copy.deepcopy(model).eval()
-    layers = eligible_layers(converted)
+    model = copy.deepcopy(model).eval()
+    layers = eligible_layers(model)
     if method == "auto":
         if profiles is None:
             if sample is None:
                 raise ValueError("sample: method='auto' needs a sample batch (or profiles) to profile the layers")
-            profiles = profile_layers(converted, sample, methods=CANDIDATES, repeats=repeats)
-        choices = {p.name: p.choice for p in profiles}
+            profiles = profile_layers(model, sample, methods=CANDIDATES, repeats=repeats)
+        if check_whole and sample is not None:
+            _check_sample(model, sample)
+            choices = whole_model_choices(model, profiles, sample, repeats)
+        else:
+            choices = {p.name: p.choice for p in profiles}
     else:
         choices = dict.fromkeys(layers, method)
-    for name, conv in layers.items():
-        chosen = choices.get(name, "torch")
-        if chosen != "torch":
-            _replace(converted, name, SparseConv2d(conv, chosen))
-    return converted
+    return _build(model, layers, choices)
 
 
 def format_profiles(profiles: list[LayerProfile], threads: int | None = None) -> str:

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
+import time
 from pathlib import Path
 
 import pytest
@@ -122,3 +124,44 @@ def test_compiled_kernels_are_cached_in_the_build_folder():
     module = kernels()
     assert Path(module.__file__).parent == build_directory()
     assert any(build_directory().glob("*.so"))
+
+
+def _claiming(profiles, method: str):
+    """Copies of ``profiles`` whose timings claim ``method`` is twice as fast as PyTorch on every layer."""
+    claimed = []
+    for p in profiles:
+        fastest = {m: 1.0 for m in p.min_seconds} | {method: 0.5}
+        claimed.append(dataclasses.replace(p, choice=method, min_seconds=fastest))
+    return claimed
+
+
+def test_whole_model_check_rejects_a_selection_that_is_slower_end_to_end(resnet, monkeypatch):
+    import jpegdl.sparse.convert as convert_module
+
+    class Slow(SparseConv2d):
+        def forward(self, x):
+            time.sleep(0.003)
+            return super().forward(x)
+
+    sample = torch.rand(1, 1, 28, 28, generator=torch.Generator().manual_seed(5))
+    claimed = _claiming(profile_layers(resnet, sample, repeats=1, warmup=0), "cpo")
+    monkeypatch.setattr(convert_module, "SparseConv2d", Slow)
+    assert convert_module.whole_model_choices(resnet, claimed, sample, repeats=3) == {}
+    kept = convert(resnet, sample, profiles=claimed, repeats=3)
+    assert not any(isinstance(m, SparseConv2d) for m in kept.modules())
+    unchecked = convert(resnet, sample, profiles=claimed, check_whole=False)
+    assert all(type(m) is Slow for m in unchecked.modules() if isinstance(m, SparseConv2d))
+    assert any(isinstance(m, Slow) for m in unchecked.modules())
+
+
+def test_whole_model_check_keeps_a_selection_that_is_faster(resnet, monkeypatch):
+    import jpegdl.sparse.convert as convert_module
+
+    sample = torch.rand(1, 1, 28, 28, generator=torch.Generator().manual_seed(6))
+    claimed = _claiming(profile_layers(resnet, sample, repeats=1, warmup=0), "cps")
+    monkeypatch.setattr(convert_module, "WHOLE_MODEL_MARGIN", -100.0)  # any conversion counts as faster
+    converted = convert(resnet, sample, profiles=claimed, repeats=2)
+    swapped = {m.method for m in converted.modules() if isinstance(m, SparseConv2d)}
+    assert swapped == {"cps"}
+    with torch.no_grad():
+        torch.testing.assert_close(converted(sample), resnet(sample), rtol=1e-4, atol=1e-4)
