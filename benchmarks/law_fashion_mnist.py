@@ -99,6 +99,8 @@ def run(args: argparse.Namespace) -> dict:
                     search = search_policy(small_cnn, episode_set, val_set, settings, device)
                     row["law_rewards"] = search["rewards"]
                     row["law_best_episode"] = search["policy"]["episode"] + 1
+                    row["law_replay_reward"] = search["policy"].get("confirmed_reward")
+                    row["law_uniform_fallback"] = bool(search["policy"].get("uniform"))
                     row["law_search_cpu_s"] = time.process_time() - cpu
                     weighting, stages = policy_weighting(search["policy"]), args.stages
                     weighting.policy = _recording(weighting.policy, row.setdefault("law_actions", []))

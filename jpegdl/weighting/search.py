@@ -49,6 +49,7 @@ class SearchSettings:
     loop: LoopSettings = field(default_factory=LoopSettings)
     actor_lr: float = 1e-5
     seed: int = 0
+    confirm: bool = True
 
     def __post_init__(self) -> None:
         if isinstance(self.loop, dict):
@@ -71,6 +72,9 @@ def policy_weighting(policy: dict) -> LawWeighting:
     if not isinstance(policy, dict) or policy.get("format") != POLICY_FORMAT:
         raise ValueError(f"policy: expected a {POLICY_FORMAT!r} dict, got {type(policy).__name__}"
                          f" {policy.get('format') if isinstance(policy, dict) else ''!r}")  # fmt: skip
+    if policy.get("uniform"):
+        return LawWeighting(int(policy["num_stages"]), int(policy["warmup_stages"]),
+                            policy=lambda state: torch.zeros(ACTION_DIM))  # fmt: skip
     actor = Actor(int(policy["num_stages"]), ACTION_DIM)
     try:
         actor.load_state_dict(policy["actor"])
@@ -99,7 +103,29 @@ def load_policy(path: str | Path) -> dict:
 
 def _policy(actor: Actor, settings: SearchSettings, episode: int, reward: float) -> dict:
     return {"format": POLICY_FORMAT, "actor": copy.deepcopy(actor.state_dict()), "num_stages": settings.num_stages,
-            "warmup_stages": settings.warmup_stages, "episode": episode, "reward": reward}  # fmt: skip
+            "warmup_stages": settings.warmup_stages, "episode": episode, "reward": reward,
+            "uniform": False}  # fmt: skip
+
+
+def confirm_policy(policy: dict, make_model: Callable[[], nn.Module], train_set: Dataset, val_loader: DataLoader,
+                   settings: SearchSettings, device: torch.device) -> dict:  # fmt: skip
+    """Replay the kept policy, deterministically and without learning, in one more episode (a seed no
+    search episode used) and keep it only if its total DNR reward is positive; otherwise the returned
+    policy is uniform weighting (plain training), so a search never ships a policy that loses to the
+    unweighted duplicate.
+
+    The kept actor is the one at the *end* of its best episode, already changed by that episode's
+    Full Data Updates, so its own reward was never measured before this replay.
+    """
+    actor = Actor(settings.num_stages, ACTION_DIM)
+    actor.load_state_dict(policy["actor"])
+    actor.eval()
+    replay = run_episode(None, make_model, train_set, val_loader, settings, settings.episodes, device,
+                         policy=actor.act)  # fmt: skip
+    confirmed = dict(policy, confirmed_reward=replay["reward"], confirmed_val_acc=replay["target_val_acc"],
+                     reference_val_acc=replay["reference_val_acc"])  # fmt: skip
+    confirmed["uniform"] = not replay["reward"] > 0
+    return confirmed
 
 
 def _percent_accuracy(model: nn.Module, loader: DataLoader, device: torch.device) -> float:
@@ -107,7 +133,7 @@ def _percent_accuracy(model: nn.Module, loader: DataLoader, device: torch.device
 
 
 def run_episode(
-    agent: DDPGAgent,
+    agent: DDPGAgent | None,
     make_model: Callable[[], nn.Module],
     train_set: Dataset,
     val_loader: DataLoader,
@@ -119,7 +145,8 @@ def run_episode(
     """One episode: a fresh model and its duplicate trained on the same batches; after every stage past
     the warm-up, the DNR reward and a transition for the agent (Full Data Update).
 
-    ``policy`` overrides the agent's exploring actor (tests use a fixed action); the agent still learns.
+    ``policy`` overrides the agent's exploring actor (tests use a fixed action); the agent still learns
+    unless it is ``None`` (a replay of a finished policy).
     Returns the episode's total reward, last validation accuracies and mean action.
     """
     seed = settings.seed * 100_003 + episode
@@ -144,8 +171,9 @@ def run_episode(
         reference_acc = _percent_accuracy(reference, val_loader, device)
         reward = duplicate_network_reward(target_acc, reference_acc, stage, settings.num_stages)
         done = stage == settings.num_stages - 1
-        next_state = weighting.state(min(stage + 1, settings.num_stages - 1))
-        agent.observe(pending["state"], pending["action"], reward, next_state, done)
+        if agent is not None:
+            next_state = weighting.state(min(stage + 1, settings.num_stages - 1))
+            agent.observe(pending["state"], pending["action"], reward, next_state, done)
         outcome["reward"] += reward
         outcome.update(target_val_acc=target_acc, reference_val_acc=reference_acc)
         outcome["actions"].append(pending["action"])
@@ -183,7 +211,7 @@ def search_policy(
     device = torch.device(device)
     agent = DDPGAgent(settings.num_stages, ACTION_DIM, seed=settings.seed, actor_lr=settings.actor_lr)
     wanted = asdict(settings)
-    state = {"episode": 0, "rows": [], "best": None}
+    state = {"episode": 0, "rows": [], "best": None, "confirmed": None}
     if checkpoint is not None and Path(checkpoint).is_file():
         saved = load_state(checkpoint, "checkpoint")
         if saved.get("format") != SEARCH_FORMAT:
@@ -193,7 +221,8 @@ def search_policy(
             raise ValueError(f"checkpoint: {str(checkpoint)!r} was written with other settings ({', '.join(changed)});"
                              " remove it or use the same settings")  # fmt: skip
         agent.load_state_dict(saved["agent"])
-        state = {"episode": saved["episode"], "rows": saved["rows"], "best": saved["best"]}
+        state = {"episode": saved["episode"], "rows": saved["rows"], "best": saved["best"],
+                 "confirmed": saved.get("confirmed")}  # fmt: skip
     val_loader = DataLoader(val_set, batch_size=500)
     last = settings.episodes if stop_after is None else min(settings.episodes, state["episode"] + stop_after)
     episodes = range(state["episode"], last)
@@ -219,8 +248,18 @@ def search_policy(
         if progress:
             tqdm.write(f"episode {episode + 1}/{settings.episodes}: reward {outcome['reward']:+.4f}"
                        f" (val {outcome['target_val_acc']:.2f} vs reference {outcome['reference_val_acc']:.2f})")
-    return {"policy": state["best"], "rewards": [row["reward"] for row in state["rows"]], "rows": state["rows"],
-            "done": state["episode"] >= settings.episodes}  # fmt: skip
+    done = state["episode"] >= settings.episodes
+    if done and settings.confirm and state["confirmed"] is None:
+        state["confirmed"] = confirm_policy(state["best"], make_model, train_set, val_loader, settings, device)
+        if checkpoint is not None:
+            save_policy({"format": SEARCH_FORMAT, "settings": wanted, "agent": agent.state_dict(), **state}, checkpoint)
+        if progress:
+            verdict = "uniform weights kept instead" if state["confirmed"]["uniform"] else "kept"
+            tqdm.write(f"replay of episode {state['best']['episode'] + 1}'s policy: reward"
+                       f" {state['confirmed']['confirmed_reward']:+.4f}, {verdict}")  # fmt: skip
+    policy = state["confirmed"] if state["confirmed"] is not None else state["best"]
+    return {"policy": policy, "rewards": [row["reward"] for row in state["rows"]], "rows": state["rows"],
+            "done": done}  # fmt: skip
 
 
 def write_log(rows: list[dict], path: str | Path) -> None:

@@ -111,3 +111,24 @@ def test_a_saved_policy_loads_weights_only_and_drives_a_run(tmp_path):
     (tmp_path / "torn.pt").write_bytes(b"not a checkpoint")
     with pytest.raises(ValueError, match="not a readable"):
         load_policy(tmp_path / "torn.pt")
+
+
+def test_a_finished_search_replays_its_policy_and_falls_back_to_uniform_when_it_loses(monkeypatch):
+    import jpegdl.weighting.search as search_module
+
+    train, val = _data()
+    result = search_policy(_model, train, val, SETTINGS)
+    replay = result["policy"]
+    assert "confirmed_reward" in replay and replay["uniform"] == (not replay["confirmed_reward"] > 0)
+    unconfirmed = search_policy(_model, train, val, SearchSettings(**{**SETTINGS.__dict__, "confirm": False}))
+    assert "confirmed_reward" not in unconfirmed["policy"]
+    loader = DataLoader(val, batch_size=30)
+    for reward, uniform in ((-0.5, True), (0.0, True), (0.25, False)):
+        monkeypatch.setattr(search_module, "run_episode", lambda *args, reward=reward, **kwargs: {
+            "reward": reward, "target_val_acc": 50.0, "reference_val_acc": 50.0})  # fmt: skip
+        confirmed = search_module.confirm_policy(result["policy"], _model, train, loader, SETTINGS,
+                                                 torch.device("cpu"))  # fmt: skip
+        assert confirmed["uniform"] is uniform and confirmed["confirmed_reward"] == reward
+    fallback = policy_weighting(dict(confirmed, uniform=True))
+    out = train_weighted(_model(), train, fallback, LoopSettings(epochs=1, batch_size=50), num_stages=4)
+    assert torch.equal(out["last_epoch_weights"], torch.ones_like(out["last_epoch_weights"]))
