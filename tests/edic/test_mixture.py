@@ -7,6 +7,7 @@ pytest.importorskip("compressai")
 
 from jpegdl.edic.mixture import (
     PRECISION,
+    coding_tables,
     decode_symbols,
     encode_symbols,
     mixture_likelihood,
@@ -51,6 +52,19 @@ def test_quantized_cdfs_are_valid_rans_tables():
     assert lengths.min() >= 5 and (lengths % 2 == 1).all()
     centers = (flat[0] * flat[2]).sum(1).round().long()
     assert (offsets + (lengths - 3) // 2 == centers).all()  # each window is centred on the mixture mean
+
+
+def test_coding_tables_give_every_element_its_own_row_whatever_the_chunking():
+    means, scales, weights = _random_mixture(3, m=6, h=5, w=7, spread=4.0)
+    flat = [t[0].reshape(3, -1).t().double() for t in (means, scales, weights)]
+    expected, lengths, offsets = quantized_cdfs(*flat)  # one chunk, coding order
+    for chunk in (7, 64, 4096):
+        rows, got_lengths, got_offsets, indexes = coding_tables(means, scales, weights, chunk=chunk)
+        assert sorted(indexes) == list(range(len(lengths)))
+        for element, row_index in enumerate(indexes):
+            length = got_lengths[row_index]
+            assert length == lengths[element] and got_offsets[row_index] == offsets[element]
+            assert rows[row_index][:length] == expected[element, :length].tolist()
 
 
 @pytest.mark.parametrize("k", [1, 3])
