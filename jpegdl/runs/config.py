@@ -86,7 +86,8 @@ class TrainConfig:
     lr: float = option(0.05, "model learning rate")
     momentum: float = option(0.9, "SGD momentum")
     weight_decay: float = option(5e-4, "weight decay of the model's parameters")
-    schedule: str = option("cosine", "learning-rate schedule", choices=("cosine", "step", "constant"))
+    schedule: str = option("cosine", "learning-rate schedule, advanced every step (cosine ends at 0)",
+                           choices=("cosine", "step", "constant"))
     milestones: list[int] = option([], "epochs where 'step' multiplies the lr by --lr-gamma", metavar="EPOCH")
     lr_gamma: float = option(0.1, "factor of the 'step' schedule at each milestone")
     seed: int = option(0, "seed of weights, data order and augmentation")
