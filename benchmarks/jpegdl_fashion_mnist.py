@@ -53,42 +53,44 @@ def main() -> None:
     torch.set_num_threads(args.threads)
     start = time.perf_counter()
     runs = []
-    for seed in args.seeds:
-        for jpeg in (False, True):
-            base_run = RUNS / f"base-seed{seed}"
-            config = TrainConfig(
-                model=args.model, dataset="fashion-mnist", epochs=args.epochs, batch_size=128, lr=0.05,
-                schedule="cosine", seed=seed, limit_train=args.limit_train,
-                jpeg={"init": args.jpeg_init, "quality": args.jpeg_quality, "alpha": args.alpha, "step_min": 1.0,
-                      "rounds": args.rounds, "q_max": args.q_max,
-                      "sensitivity_run": str(base_run) if args.jpeg_init == "sensitivity" else None} if jpeg else None,
-                out=str(RUNS / f"jpeg{suffix}-seed{seed}") if jpeg else str(base_run), amp=False,
-            )  # fmt: skip
-            finished = Path(config.out) / "summary.json"
-            summary = json.loads(finished.read_text()) if finished.is_file() else None
-            if summary is not None and not jpeg and args.reuse_baseline:
-                if {k: summary["config"][k] for k in ("model", "epochs", "seed", "limit_train")} != {
-                    "model": args.model,
-                    "epochs": args.epochs,
-                    "seed": seed,
-                    "limit_train": args.limit_train,
-                }:
-                    raise SystemExit(f"{finished}: baseline settings differ; run without --reuse-baseline")
-            elif summary is None or summary["config"] != config.to_dict():  # reuse only the very same run
-                summary = Trainer(config, overwrite=True).fit()
-            runs.append(
-                {
-                    "seed": seed,
-                    "jpeg": jpeg,
-                    "test_acc": summary["test_acc"],
-                    "test_acc_hard": summary["test_acc_hard"],
-                    "mean_epoch_seconds": summary["mean_epoch_seconds"],
-                    "test_files": summary.get("test_files"),
-                    "tables_rounded": summary.get("tables_rounded"),
-                    "tables_movement": summary.get("tables_movement"),
-                }
-            )
-            print(f"seed {seed} {'JPEG-DL ' if jpeg else 'baseline'}: test acc {summary['test_acc']:.4f}", flush=True)
+    arms = [(seed, jpeg) for seed in args.seeds for jpeg in (False, True)]
+    if args.reuse_baseline:  # the layer's runs first: the baselines may still be finishing in another process
+        arms.sort(key=lambda arm: not arm[1])
+    for seed, jpeg in arms:
+        base_run = RUNS / f"base-seed{seed}"
+        config = TrainConfig(
+            model=args.model, dataset="fashion-mnist", epochs=args.epochs, batch_size=128, lr=0.05,
+            schedule="cosine", seed=seed, limit_train=args.limit_train,
+            jpeg={"init": args.jpeg_init, "quality": args.jpeg_quality, "alpha": args.alpha, "step_min": 1.0,
+                  "rounds": args.rounds, "q_max": args.q_max,
+                  "sensitivity_run": str(base_run) if args.jpeg_init == "sensitivity" else None} if jpeg else None,
+            out=str(RUNS / f"jpeg{suffix}-seed{seed}") if jpeg else str(base_run), amp=False,
+        )  # fmt: skip
+        finished = Path(config.out) / "summary.json"
+        summary = json.loads(finished.read_text()) if finished.is_file() else None
+        if summary is not None and not jpeg and args.reuse_baseline:
+            if {k: summary["config"][k] for k in ("model", "epochs", "seed", "limit_train")} != {
+                "model": args.model,
+                "epochs": args.epochs,
+                "seed": seed,
+                "limit_train": args.limit_train,
+            }:
+                raise SystemExit(f"{finished}: baseline settings differ; run without --reuse-baseline")
+        elif summary is None or summary["config"] != config.to_dict():  # reuse only the very same run
+            summary = Trainer(config, overwrite=True).fit()
+        runs.append(
+            {
+                "seed": seed,
+                "jpeg": jpeg,
+                "test_acc": summary["test_acc"],
+                "test_acc_hard": summary["test_acc_hard"],
+                "mean_epoch_seconds": summary["mean_epoch_seconds"],
+                "test_files": summary.get("test_files"),
+                "tables_rounded": summary.get("tables_rounded"),
+                "tables_movement": summary.get("tables_movement"),
+            }
+        )
+        print(f"seed {seed} {'JPEG-DL ' if jpeg else 'baseline'}: test acc {summary['test_acc']:.4f}", flush=True)
     rows = {}
     for jpeg in (False, True):
         group = [r for r in runs if r["jpeg"] == jpeg]
