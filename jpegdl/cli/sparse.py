@@ -35,7 +35,7 @@ def _cmd_sparse_profile(args: argparse.Namespace) -> None:
 
     from jpegdl.data import create_dataset
     from jpegdl.runs import load_classifier
-    from jpegdl.sparse.convert import format_profiles, profile_layers
+    from jpegdl.sparse.convert import WHOLE_MODEL_MARGIN, format_profiles, profile_layers, time_selections
 
     model, config = load_classifier(args.run)
     test, _ = create_dataset(config.dataset, "test", args.data_root or config.data_root, augment=False)
@@ -45,12 +45,31 @@ def _cmd_sparse_profile(args: argparse.Namespace) -> None:
     profiles = profile_layers(model.float(), sample, repeats=args.repeats, progress=True)
     print(f"{config.model} on {count} {config.dataset} test image(s), run {Path(args.run).resolve()}")
     print(format_profiles(profiles, args.threads))
+    timed = time_selections(model, profiles, sample, args.repeats)
+    print(_whole_model_report(timed, WHOLE_MODEL_MARGIN))
     if args.json:
         record = {"run": str(Path(args.run).resolve()), "model": config.model, "dataset": config.dataset,
                   "images": count, "threads": args.threads, "repeats": args.repeats,
-                  "layers": [p.to_dict() for p in profiles]}  # fmt: skip
+                  "layers": [p.to_dict() for p in profiles],
+                  "whole_model": [{"choices": choices, "seconds": seconds} for choices, seconds in timed]}  # fmt: skip
         _write_atomic(Path(args.json), json.dumps(record, indent=1) + "\n")
         print(f"wrote {args.json}")
+
+
+def _whole_model_report(timed: list[tuple[dict[str, str], float]], margin: float) -> str:
+    """What ``convert(method="auto")`` would keep, with each candidate selection's whole-model time."""
+    (_, plain), *conversions = timed
+    lines = [f"whole model (fastest repeat): plain PyTorch {1e3 * plain:.2f} ms"]
+    for choices, seconds in conversions:
+        methods = ", ".join(f"{m} x{list(choices.values()).count(m)}" for m in sorted(set(choices.values())))
+        speedup = plain / seconds
+        lines.append(f"  {len(choices)} layer(s) converted ({methods}): {1e3 * seconds:.2f} ms ({speedup:.2f}x)")
+    best = min(conversions, key=lambda pair: pair[1], default=None)
+    if best is not None and best[1] <= (1 - margin) * plain:
+        lines.append(f"convert(method='auto') keeps the {len(best[0])}-layer conversion")
+    else:
+        lines.append(f"convert(method='auto') keeps plain PyTorch (no conversion {100 * margin:.0f} % faster)")
+    return "\n".join(lines)
 
 
 def _write_atomic(path: Path, text: str) -> None:

@@ -165,24 +165,19 @@ def _build(model: nn.Module, layers: dict[str, nn.Conv2d], choices: dict[str, st
     return converted
 
 
-def whole_model_choices(model: nn.Module, profiles: list[LayerProfile], sample: torch.Tensor,
-                        repeats: int = 7) -> dict[str, str]:  # fmt: skip
-    """The per-layer choices confirmed on the whole model: of {every layer's choice, only the layers that
-    won by ``STRONG_GAIN``, no layer}, the selection whose ``model(sample)`` is fastest (fastest repeat,
-    variants timed round-robin); a conversion must beat the plain model by ``WHOLE_MODEL_MARGIN``.
-
-    Per-layer timings miss what a layer change costs its neighbours (cache state, thread wake-ups), so
-    a selection whose layers each win can still lose end to end; this check keeps it from shipping.
-    """
+def time_selections(model: nn.Module, profiles: list[LayerProfile], sample: torch.Tensor,
+                    repeats: int = 7) -> list[tuple[dict[str, str], float]]:  # fmt: skip
+    """Whole-model seconds (fastest repeat, variants timed round-robin) of ``model(sample)`` under each
+    distinct selection of {no layer, every layer's choice, only the layers whose choice beat PyTorch by
+    ``STRONG_GAIN``}: ``[(choices, seconds), ...]``, the plain model first."""
     layers = eligible_layers(model)
     every = {p.name: p.choice for p in profiles if p.choice != "torch"}
-    strong = {name: choice for name, choice in every.items()
-              if next(p for p in profiles if p.name == name).min_seconds[choice]
-              <= (1 - STRONG_GAIN) * next(p for p in profiles if p.name == name).min_seconds["torch"]}  # fmt: skip
-    selections = [{}] + [c for c in (every, strong) if c]
-    selections = [c for i, c in enumerate(selections) if c not in selections[:i]]
-    if len(selections) == 1:
-        return {}
+    strong = {p.name: p.choice for p in profiles if p.name in every
+              and p.min_seconds[p.choice] <= (1 - STRONG_GAIN) * p.min_seconds.get("torch", float("inf"))}  # fmt: skip
+    selections: list[dict[str, str]] = [{}]
+    for choices in (every, strong):
+        if choices and choices not in selections:
+            selections.append(choices)
     variants = [_build(model, layers, choices) for choices in selections]
     fastest = [float("inf")] * len(variants)
     with torch.no_grad():
@@ -193,8 +188,22 @@ def whole_model_choices(model: nn.Module, profiles: list[LayerProfile], sample: 
                 start = time.perf_counter()
                 variant(sample)
                 fastest[i] = min(fastest[i], time.perf_counter() - start)
-    best = min(range(1, len(variants)), key=fastest.__getitem__)
-    return selections[best] if fastest[best] <= (1 - WHOLE_MODEL_MARGIN) * fastest[0] else {}
+    return list(zip(selections, fastest, strict=True))
+
+
+def whole_model_choices(model: nn.Module, profiles: list[LayerProfile], sample: torch.Tensor,
+                        repeats: int = 7) -> dict[str, str]:  # fmt: skip
+    """The per-layer choices confirmed on the whole model: the fastest of :func:`time_selections`,
+    where a conversion must beat the plain model by ``WHOLE_MODEL_MARGIN``.
+
+    Per-layer timings miss what a layer change costs its neighbours (cache state, thread wake-ups), so
+    a selection whose layers each win can still lose end to end; this check keeps it from shipping.
+    """
+    (_, plain_seconds), *conversions = time_selections(model, profiles, sample, repeats)
+    if not conversions:
+        return {}
+    choices, seconds = min(conversions, key=lambda pair: pair[1])
+    return choices if seconds <= (1 - WHOLE_MODEL_MARGIN) * plain_seconds else {}
 
 
 def convert(model: nn.Module, sample: torch.Tensor | None = None, method: str = "auto",

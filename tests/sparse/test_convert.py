@@ -107,6 +107,8 @@ def test_sparse_profile_cli(trained_run, tmp_path, capsys):
     record = json.loads(out.read_text())
     assert record["images"] == 2 and len(record["layers"]) == 7
     assert all(layer["geometry"]["batch"] == 2 for layer in record["layers"])
+    assert "whole model (fastest repeat): plain PyTorch" in text and "convert(method='auto') keeps" in text
+    assert record["whole_model"][0]["choices"] == {} and record["whole_model"][0]["seconds"] > 0
 
 
 def test_sparse_profile_cli_errors(tmp_path, capsys):
