@@ -15,7 +15,8 @@ sensitivity tables, in real bytes and real accuracy.
 - Evaluation on the first 3,000 test images: real grayscale JPEG files (libjpeg-turbo through
   Pillow, baseline, optimized Huffman; mozjpeg 4.0.3 is progressive) decoded by Pillow and
   classified; rates: payload bpp (entropy-coded data, as when a dataset shares its tables) and
-  whole-file bpp. BD metrics (PCHIP) against IJG, mozjpeg and the model's sensitivity tables.
+  whole-file bpp. BD metrics (PCHIP) against IJG, mozjpeg and the model's sensitivity tables,
+  with a paired bootstrap 95 % interval on the payload BD-rate (1,000 resamples of the test images).
 
 Run: python benchmarks/j4d_fashion_mnist.py   (writes results/j4d_fashion_mnist.json and .png)
      --summarize-only recomputes comparisons and the plot from the JSON's points.
@@ -36,8 +37,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import RESULTS, write_results
 
 from jpegdl.data import create_dataset
+from jpegdl.evaluate.bootstrap import bootstrap_bd_rates, format_bootstrap
 from jpegdl.evaluate.codecs import CodecSpec
-from jpegdl.evaluate.measurement import classify, evaluate_codecs
+from jpegdl.evaluate.measurement import correct_per_image, evaluate_codecs
+from jpegdl.evaluate.per_image import pack_flags, unpack_flags
 from jpegdl.evaluate.report import compare, format_comparisons
 from jpegdl.files import to_uint8
 from jpegdl.j4d import learn_tables
@@ -56,6 +59,7 @@ QUALITIES = (5, 10, 15, 20, 30, 50, 70, 90)
 MOZ_QUALITIES = (5, 10, 20, 30, 50, 70, 90)
 SCALES = (1, 2, 4, 8, 16, 32, 64)
 LAMBDAS = (0.01, 0.03, 0.1, 0.3)
+BOOTSTRAP_ROUNDS = 1000  # paired resamples of the test images for the BD-rate intervals
 
 
 def classifier(model: str) -> tuple[torch.nn.Module, float]:
@@ -86,8 +90,9 @@ def main() -> None:
     torch.set_num_threads(args.threads)
     if args.summarize_only:
         previous = json.loads((RESULTS / f"{args.name}.json").read_text())
-        finish(args.name, previous["settings"], previous["seconds"], previous["uncompressed_accuracy"],
-               previous["learning"], previous["points"])  # fmt: skip
+        clean = {name: unpack_flags(flags) for name, flags in previous.get("uncompressed_correct", {}).items()}
+        finish(args.name, previous["settings"], previous["seconds"], clean, previous["learning"],
+               previous["points"])  # fmt: skip
         return
     start = time.perf_counter()
     models, trained_acc = {}, {}
@@ -127,7 +132,7 @@ def main() -> None:
     held_out = args.held_out_model
     models[held_out], trained_acc[held_out] = classifier(held_out)
     print("classifiers (10,000 test images):", {k: round(v, 4) for k, v in trained_acc.items()}, flush=True)
-    uncompressed = classify(models, test_images, labels)
+    clean = correct_per_image(models, test_images, labels)
 
     # Real files.
     common = {"images": arrays, "labels": labels, "subsampling": "4:4:4", "workers": 1, "progress": False}
@@ -158,12 +163,17 @@ def main() -> None:
                              "table_images": [table_images.start, table_images.stop], "test_images": count,
                              "trained_test_accuracy_10k": trained_acc}  # fmt: skip
     settings.pop("summarize_only")
-    finish(args.name, settings, time.perf_counter() - start, uncompressed, learning, [p.to_dict() for p in points])
+    finish(args.name, settings, time.perf_counter() - start, clean, learning, [p.to_dict() for p in points])
 
 
-def finish(name: str, settings: dict, seconds: float, uncompressed: dict, learning: list, records: list) -> None:
-    """Comparisons against IJG, mozjpeg and sensitivity tables, the plot and the JSON."""
-    comparisons = {ref: compare(records, uncompressed, ref) for ref in ("ijg", "mozjpeg", "sensitivity")}
+def finish(name: str, settings: dict, seconds: float, clean: dict, learning: list, records: list) -> None:
+    """Comparisons against IJG, mozjpeg and sensitivity tables (with paired bootstrap intervals on the
+    payload BD-rate), the plot and the JSON. ``clean``: model -> per-image right answers uncompressed."""
+    uncompressed = {name: float(right.mean()) for name, right in clean.items()}
+    references = ("ijg", "mozjpeg", "sensitivity")
+    comparisons = {ref: compare(records, uncompressed, ref) for ref in references}
+    pixels = 28 * 28
+    bootstrap = {ref: bootstrap_bd_rates(records, clean, pixels, ref, rounds=BOOTSTRAP_ROUNDS) for ref in references}
     plot = plot_rate_accuracy(records, RESULTS / f"{name}.png", list(uncompressed),
                               rate_keys=("payload_bpp",), uncompressed=uncompressed,
                               title="Fashion-MNIST test set (3,000 images), real grayscale JPEG files")  # fmt: skip
@@ -171,12 +181,15 @@ def finish(name: str, settings: dict, seconds: float, uncompressed: dict, learni
     for ref, rows in comparisons.items():
         print(f"\nagainst {ref}:")
         print(format_comparisons(rows))
+        print(format_bootstrap(bootstrap[ref]))
     path = write_results(name, {
         "description": "J4D learned tables vs IJG (libjpeg-turbo), mozjpeg and sensitivity tables on Fashion-MNIST;"
         " real grayscale JPEG files decoded by Pillow; BD metrics with PCHIP, accuracy ceiling = uncompressed - 0.2"
         " points",
         "settings": settings, "uncompressed_accuracy": uncompressed, "learning": learning, "points": records,
-        "comparisons": comparisons, "plot": str(plot.relative_to(ROOT)), "seconds": round(seconds, 1),
+        "comparisons": comparisons, "bootstrap_rounds": BOOTSTRAP_ROUNDS, "bootstrap": bootstrap,
+        "uncompressed_correct": {name: pack_flags(right) for name, right in clean.items()},
+        "plot": str(plot.relative_to(ROOT)), "seconds": round(seconds, 1),
     })  # fmt: skip
     print(f"wrote {path} and {plot}")
 

@@ -3,7 +3,9 @@
 
 Rates: ``bpp`` = 8 x file bytes / pixels over the set (headers included), ``payload_bpp`` =
 the entropy-coded scan data alone (as when a dataset shares its tables), ``mean_bpp`` = the
-mean of per-image whole-file bpp.
+mean of per-image whole-file bpp. Each point also keeps, per image, its payload bytes and
+whether each model classified it right (compactly encoded, see :mod:`jpegdl.evaluate.per_image`),
+so paired bootstrap intervals can be computed from the JSON alone.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ from torch import nn
 from tqdm import tqdm
 
 from jpegdl.evaluate.codecs import DEFAULT_QUALITIES, DEFAULT_SCALES, CodecSpec, codec_settings, probabilistic_files
+from jpegdl.evaluate.per_image import pack_counts, pack_flags
 from jpegdl.files import payload_bytes
 from jpegdl.files.arrays import to_tensor
 from jpegdl.j4d.learn import load_hardness
@@ -40,6 +43,8 @@ class OperatingPoint:
     mean_bpp: float
     accuracy: dict[str, float] = field(default_factory=dict)
     seed: int | None = None
+    per_image_payload: str | None = None  # ``pack_counts`` of each image's payload bytes
+    per_image_correct: dict[str, str] = field(default_factory=dict)  # model -> ``pack_flags`` of right answers
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -85,18 +90,25 @@ def decode_files(files: Sequence[bytes]) -> torch.Tensor:
 
 
 @torch.no_grad()
-def classify(models: dict[str, nn.Module], images: torch.Tensor, labels: torch.Tensor, batch: int = 1000,
-             device: torch.device | str = "cpu") -> dict[str, float]:  # fmt: skip
-    """Top-1 accuracy of each model (eval mode) on ``images`` ``(N, C, H, W)`` in [0, 1]."""
+def correct_per_image(models: dict[str, nn.Module], images: torch.Tensor, labels: torch.Tensor, batch: int = 1000,
+                      device: torch.device | str = "cpu") -> dict[str, np.ndarray]:  # fmt: skip
+    """Per model, bool ``(N,)``: whether it classifies each image of ``images`` ``(N, C, H, W)`` in [0, 1] right."""
     result = {}
     for name, model in models.items():
         model.eval()
-        correct = 0
+        parts = []
         for start in range(0, len(images), batch):
             logits = model(images[start : start + batch].to(device))
-            correct += (logits.argmax(1).cpu() == labels[start : start + batch]).sum().item()
-        result[name] = correct / len(images)
+            parts.append((logits.argmax(1).cpu() == labels[start : start + batch]).numpy())
+        result[name] = np.concatenate(parts) if parts else np.zeros(0, dtype=bool)
     return result
+
+
+def classify(models: dict[str, nn.Module], images: torch.Tensor, labels: torch.Tensor, batch: int = 1000,
+             device: torch.device | str = "cpu") -> dict[str, float]:  # fmt: skip
+    """Top-1 accuracy of each model (eval mode) on ``images`` ``(N, C, H, W)`` in [0, 1]."""
+    correct = correct_per_image(models, images, labels, batch, device)
+    return {name: float(right.mean()) for name, right in correct.items()}
 
 
 def measure(files: Sequence[bytes], pixels_per_image: Sequence[int],
@@ -149,8 +161,12 @@ def evaluate_codecs(
                   decoded: torch.Tensor | None = None, payloads: list[int] | None = None
                   ) -> OperatingPoint:  # fmt: skip
             decoded = decode_files(files) if decoded is None else decoded
-            accuracy = classify(models, decoded, labels, device=device)
-            return OperatingPoint(codec, setting, **measure(files, pixels, payloads), accuracy=accuracy, seed=seed)
+            correct = correct_per_image(models, decoded, labels, device=device)
+            payloads = [payload_bytes(f) for f in files] if payloads is None else payloads
+            accuracy = {name: float(right.mean()) for name, right in correct.items()}
+            flags = {name: pack_flags(right) for name, right in correct.items()}
+            return OperatingPoint(codec, setting, **measure(files, pixels, payloads), accuracy=accuracy, seed=seed,
+                                  per_image_payload=pack_counts(payloads), per_image_correct=flags)  # fmt: skip
 
         for spec in specs:
             if spec.kind == "edic":
