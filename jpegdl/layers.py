@@ -51,7 +51,7 @@ class JPEGLayer(nn.Module):
         self,
         channels: int = 3,
         init: QuantTables | str = "ijg",
-        quality: int = 50,
+        quality: int = 90,
         flat_step: float = 8.0,
         rounds: int = 1,
         alpha: float = 5.0,
