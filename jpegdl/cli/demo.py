@@ -143,9 +143,11 @@ def _j4d_verdict(ijg: list[tuple[float, float]], learned: list[tuple[float, floa
         if needed is None:
             lines.append(f"  learned {rate:.3f} bpp at {100 * accuracy:.2f}%: outside the IJG curve's accuracy range")
             continue
-        savings.append(1 - rate / needed)
+        saving = 1 - rate / needed
+        savings.append(saving)
+        effect = f"{100 * saving:.1f}% fewer bytes" if saving >= 0 else f"{-100 * saving:.1f}% more bytes"
         lines.append(f"  learned {rate:.3f} bpp at {100 * accuracy:.2f}%: IJG needs {needed:.3f} bpp"
-                     f" ({100 * (1 - rate / needed):+.1f}% bytes saved)")  # fmt: skip
+                     f" (learned: {effect})")  # fmt: skip
     if savings and min(savings) > 0:
         verdict = "learned tables beat IJG at equal accuracy at every learned point"
     elif savings and max(savings) > 0:
