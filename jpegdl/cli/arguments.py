@@ -37,6 +37,7 @@ def bounded(
 quality = bounded(int, 0, 100)
 non_negative = bounded(float, 0)
 positive_int = bounded(int, 1)
+non_negative_int = bounded(int, 0)
 positive = bounded(float, 0, above=True)
 
 

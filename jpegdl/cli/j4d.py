@@ -12,6 +12,7 @@ from jpegdl.cli.arguments import (
     add_device_flag,
     load_models,
     non_negative,
+    non_negative_int,
     output_folder,
     pick_device,
     positive,
@@ -87,7 +88,7 @@ def _cmd_compress(args: argparse.Namespace) -> None:
 
 def _cmd_rate_accuracy(args: argparse.Namespace) -> None:
     from jpegdl.data import create_dataset
-    from jpegdl.evaluate.rate_accuracy import format_comparisons, parse_codecs, rate_accuracy
+    from jpegdl.evaluate.rate_accuracy import format_bootstrap, format_comparisons, parse_codecs, rate_accuracy
     from jpegdl.plots import plot_rate_accuracy
 
     out = output_folder(args.out)
@@ -101,7 +102,7 @@ def _cmd_rate_accuracy(args: argparse.Namespace) -> None:
         models, test, specs, subsampling=args.subsampling, qualities=args.qualities, scales=args.scales,
         sensitivity_data=train, sensitivity_images=args.sensitivity_images,
         probabilistic_seeds=args.probabilistic_seeds, limit=args.limit_test, workers=args.workers,
-        device=pick_device(args.device),
+        device=pick_device(args.device), bootstrap_rounds=args.bootstrap,
     )  # fmt: skip
     records, clean = result["points"], result["uncompressed_accuracy"]
     summary = {
@@ -126,6 +127,9 @@ def _cmd_rate_accuracy(args: argparse.Namespace) -> None:
     if result["comparisons"]:
         print()
         print(format_comparisons(result["comparisons"]))
+    if result["bootstrap"]:
+        print()
+        print(format_bootstrap(result["bootstrap"]))
     print(f"wrote {out / 'rate_accuracy.json'} and {plot}")
 
 
@@ -258,6 +262,9 @@ def add_j4d_parsers(commands: argparse._SubParsersAction) -> None:
     evaluate.add_argument("--limit-test", dest="limit_test", type=positive_int, metavar="N",
                           help="use only the first N test images (default: all)")  # fmt: skip
     evaluate.add_argument("--workers", type=positive_int, default=1, help="encoding processes (default: 1)")
+    evaluate.add_argument("--bootstrap", type=non_negative_int, default=1000, metavar="ROUNDS",
+                          help="paired bootstrap resamples of the test images for the 95 %% interval of each"
+                          " payload BD-rate (default: 1000; 0: none)")  # fmt: skip
     add_device_flag(evaluate)
     evaluate.add_argument("--out", required=True, help="output folder")
     evaluate.set_defaults(handler=_cmd_rate_accuracy)

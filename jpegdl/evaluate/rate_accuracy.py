@@ -14,6 +14,7 @@ import torch
 from torch import nn
 from torch.utils.data import DataLoader, Dataset, Subset
 
+from jpegdl.evaluate.bootstrap import bootstrap_bd_rates, format_bootstrap
 from jpegdl.evaluate.codecs import (
     CODEC_KINDS,
     DEFAULT_QUALITIES,
@@ -24,15 +25,24 @@ from jpegdl.evaluate.codecs import (
     parse_codecs,
     probabilistic_files,
 )
-from jpegdl.evaluate.measurement import OperatingPoint, classify, decode_files, encode_many, evaluate_codecs, measure
+from jpegdl.evaluate.measurement import (
+    OperatingPoint,
+    classify,
+    correct_per_image,
+    decode_files,
+    encode_many,
+    evaluate_codecs,
+    measure,
+)
 from jpegdl.evaluate.report import compare, curve_of, format_comparisons
 from jpegdl.files import to_uint8
 from jpegdl.tables.sensitivity import frequency_sensitivity
 
 __all__ = [
-    "CODEC_KINDS", "DEFAULT_QUALITIES", "DEFAULT_SCALES", "CodecSpec", "OperatingPoint", "classify",
-    "codec_settings", "compare", "curve_of", "decode_files", "encode_many", "evaluate_codecs", "format_comparisons",
-    "learned_files", "measure", "parse_codecs", "probabilistic_files", "rate_accuracy",
+    "CODEC_KINDS", "DEFAULT_QUALITIES", "DEFAULT_SCALES", "CodecSpec", "OperatingPoint", "bootstrap_bd_rates",
+    "classify", "codec_settings", "compare", "curve_of", "decode_files", "encode_many", "evaluate_codecs",
+    "format_bootstrap", "format_comparisons", "learned_files", "measure", "parse_codecs", "probabilistic_files",
+    "rate_accuracy",
 ]  # fmt: skip
 
 
@@ -49,6 +59,7 @@ def rate_accuracy(
     probabilistic_seeds: Sequence[int] = (),
     limit: int | None = None,
     reference: str = "ijg",
+    bootstrap_rounds: int = 1000,
     workers: int = 1,
     device: torch.device | str = "cpu",
     progress: bool = True,
@@ -63,10 +74,12 @@ def rate_accuracy(
             only with that codec; several models: their mean sensitivity, one curve for all).
         limit: use the first ``limit`` test images.
         reference: the codec BD metrics are computed against (when present).
+        bootstrap_rounds: paired bootstrap resamples of the test images for the payload BD-rate's
+            95 % interval (:func:`jpegdl.evaluate.bootstrap.bootstrap_bd_rates`); 0: none.
 
     Returns:
-        ``{"test_images", "subsampling", "uncompressed_accuracy", "points", "comparisons"}``
-        (``points``: :class:`OperatingPoint` dicts).
+        ``{"test_images", "subsampling", "uncompressed_accuracy", "points", "comparisons", "bootstrap"}``
+        (``points``: :class:`OperatingPoint` dicts; ``bootstrap``: interval rows, empty without one).
     """
     specs = parse_codecs(codecs) if isinstance(codecs, str) else list(codecs)
     if not models:
@@ -79,7 +92,10 @@ def rate_accuracy(
     labels = torch.tensor([int(item[1]) for item in items])
     for model in models.values():
         model.to(device).eval()
-    clean = classify(models, torch.stack(images), labels, device=device)
+    if bootstrap_rounds < 0:
+        raise ValueError(f"bootstrap_rounds: expected >= 0, got {bootstrap_rounds}")
+    clean_correct = correct_per_image(models, torch.stack(images), labels, device=device)
+    clean = {name: float(right.mean()) for name, right in clean_correct.items()}
     sensitivity = None
     if any(s.kind == "sensitivity" for s in specs):
         if sensitivity_data is None:
@@ -91,6 +107,11 @@ def rate_accuracy(
                              sensitivity, probabilistic_seeds, workers=workers, device=device,
                              progress=progress)  # fmt: skip
     records = [p.to_dict() for p in points]
-    comparisons = compare(records, clean, reference) if any(r["codec"] == reference for r in records) else []
+    has_reference = any(r["codec"] == reference for r in records)
+    comparisons = compare(records, clean, reference) if has_reference else []
+    intervals = []
+    if has_reference and bootstrap_rounds:
+        pixels = [image.shape[-2] * image.shape[-1] for image in images]
+        intervals = bootstrap_bd_rates(records, clean_correct, pixels, reference, rounds=bootstrap_rounds)
     return {"test_images": count, "subsampling": subsampling, "uncompressed_accuracy": clean, "points": records,
-            "comparisons": comparisons}  # fmt: skip
+            "comparisons": comparisons, "bootstrap": intervals}  # fmt: skip

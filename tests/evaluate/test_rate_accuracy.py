@@ -66,6 +66,11 @@ def test_every_point_is_real_files(test_set, tmp_path):
     assert points[0].payload_bpp == pytest.approx(8 * sum(map(payload_bytes, files)) / (20 * 256))
     assert points[0].bpp < points[1].bpp and all(0 <= p.accuracy["tiny"] <= 1 for p in points)
     assert points[3].bpp != points[4].bpp  # different draws
+    from jpegdl.evaluate.per_image import unpack_counts, unpack_flags
+
+    record = points[0].to_dict()  # per-image records agree with the aggregates
+    assert unpack_counts(record["per_image_payload"]).tolist() == [payload_bytes(f) for f in files]
+    assert unpack_flags(record["per_image_correct"]["tiny"]).mean() == pytest.approx(points[0].accuracy["tiny"])
 
 
 def test_parallel_encoding_matches_serial(test_set):
@@ -100,5 +105,8 @@ def test_rate_accuracy_entry_point_with_sensitivity_and_rd_codecs(test_set, tmp_
     codecs = [p["codec"] for p in result["points"]]
     assert codecs == ["ijg", "ijg", "sensitivity", "sensitivity", "learned-rd:t"]
     assert result["test_images"] == 12 and set(result["uncompressed_accuracy"]) == {"tiny"}
+    assert all(row["reference"] == "ijg" and row["rounds"] <= 1000 for row in result["bootstrap"])
+    with pytest.raises(ValueError, match="bootstrap_rounds"):
+        rate_accuracy({"tiny": model}, dataset, "ijg", bootstrap_rounds=-1, progress=False)
     with pytest.raises(ValueError, match="sensitivity_data"):
         rate_accuracy({"tiny": model}, dataset, "sensitivity", progress=False)
