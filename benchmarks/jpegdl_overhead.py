@@ -3,7 +3,7 @@ interleaved rounds inside one process, so that load from other work hits both al
 
 Each round times ``--steps`` SGD steps (forward, backward, both optimizers) of the baseline
 (normalisation + resnet8) and of the JPEG-DL model (the layer at the package's defaults: soft
-mode, alpha 5, IJG q50 initial tables, 4:4:4, exact front end; + the same network) on the same
+mode, alpha 5, IJG q90 initial tables, 4:4:4, exact front end; + the same network) on the same
 Fashion-MNIST batches of 128; the overhead is the ratio of the medians over rounds.
 Data loading is excluded (it is the same for both and adds to both epochs alike).
 
@@ -81,7 +81,7 @@ def main() -> None:
           f" overhead {overhead:+.1f}%")  # fmt: skip
     path = write_results("jpegdl_overhead", {
         "description": "training-step time with and without the JPEG-DL layer (package defaults: soft mode,"
-        " alpha 5, IJG q50 init, 4:4:4, exact front end), interleaved rounds in one process; data loading"
+        " alpha 5, IJG q90 init, 4:4:4, exact front end), interleaved rounds in one process; data loading"
         " excluded",
         "settings": vars(args) | {"batch_size": 128},
         "seconds_per_step": times, "median_seconds_per_step": medians, "overhead_percent": overhead,
