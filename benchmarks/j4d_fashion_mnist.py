@@ -12,6 +12,10 @@ sensitivity tables, in real bytes and real accuracy.
   128 images, held-out check every 25) for resnet8.
 - Encoders at the learned tables: libjpeg rounding (Pillow), RD-optimised rounding ("-rd") and
   probabilistic draws ("+prob", hardness 8, seed 0) for resnet8.
+- Model-guided encoding (``jpegdl.j4d.guided``): per image, the coarsest tables of a ladder whose
+  decode keeps the guiding model's output within ``max_kl`` nats (KL) of the uncompressed image's;
+  ladders: the guide's sensitivity tables (24 scales, "guided:MODEL", files classified by every
+  model to measure transfer) and IJG qualities 2..95 ("guided-ijg:MODEL", the guide only).
 - Evaluation on the first 3,000 test images: real grayscale JPEG files (libjpeg-turbo through
   Pillow, baseline, optimized Huffman; mozjpeg 4.0.3 is progressive) decoded by Pillow and
   classified; rates: payload bpp (entropy-coded data, as when a dataset shares its tables) and
@@ -39,11 +43,13 @@ from common import RESULTS, write_results
 from jpegdl.data import create_dataset
 from jpegdl.evaluate.bootstrap import bootstrap_bd_rates, format_bootstrap
 from jpegdl.evaluate.codecs import CodecSpec
+from jpegdl.evaluate.guided_points import guided_points
 from jpegdl.evaluate.measurement import correct_per_image, evaluate_codecs
 from jpegdl.evaluate.per_image import pack_flags, unpack_flags
 from jpegdl.evaluate.report import compare, format_comparisons
 from jpegdl.files import to_uint8
 from jpegdl.j4d import learn_tables
+from jpegdl.j4d.guided import quality_ladder, sensitivity_ladder
 from jpegdl.plots import plot_rate_accuracy
 from jpegdl.tables.sensitivity import frequency_sensitivity
 from jpegdl.train import TrainConfig, Trainer, load_classifier
@@ -59,6 +65,7 @@ QUALITIES = (5, 10, 15, 20, 30, 50, 70, 90)
 MOZ_QUALITIES = (5, 10, 20, 30, 50, 70, 90)
 SCALES = (1, 2, 4, 8, 16, 32, 64)
 LAMBDAS = (0.01, 0.03, 0.1, 0.3)
+GUIDED_THRESHOLDS = (0.001, 0.003, 0.01, 0.03, 0.1, 0.3, 1.0)  # max KL (nats) of the guided encoder
 BOOTSTRAP_ROUNDS = 1000  # paired resamples of the test images for the BD-rate intervals
 
 
@@ -141,6 +148,7 @@ def main() -> None:
         points += evaluate_codecs([spec], models=models, qualities=qualities, **common)
         print(f"{spec.kind}: done ({time.perf_counter() - start:.0f} s)", flush=True)
     sens_loader = DataLoader(Subset(train_plain, table_images), batch_size=256)
+    guided_seconds = {}
     for name in models:
         own = {name: models[name]}
         sensitivity = frequency_sensitivity(models[name], sens_loader, limit=None)
@@ -156,12 +164,20 @@ def main() -> None:
         points += evaluate_codecs(specs, models=own, probabilistic_seeds=(0,) if name == "resnet8" else (),
                                   **common)  # fmt: skip
         print(f"{name}: sensitivity and learned done ({time.perf_counter() - start:.0f} s)", flush=True)
+        guided = time.perf_counter()
+        points += guided_points(models[name], sensitivity_ladder(sensitivity), GUIDED_THRESHOLDS, arrays, labels,
+                                models, codec=f"guided:{name}")  # fmt: skip
+        points += guided_points(models[name], quality_ladder(), GUIDED_THRESHOLDS, arrays, labels, own,
+                                codec=f"guided-ijg:{name}")  # fmt: skip
+        guided_seconds[name] = round(time.perf_counter() - guided, 1)
+        print(f"{name}: guided done ({guided_seconds[name]:.0f} s for both ladders, 3 models)", flush=True)
     points += evaluate_codecs([CodecSpec("learned", str(folders[("universal", "search")]), "universal")],
                               models=models, **common)  # fmt: skip
     settings = vars(args) | {"classifier": CLASSIFIER, "learned_for": LEARNED, "held_out": held_out,
                              "qualities": QUALITIES, "mozjpeg_qualities": MOZ_QUALITIES, "scales": SCALES,
                              "table_images": [table_images.start, table_images.stop], "test_images": count,
-                             "trained_test_accuracy_10k": trained_acc}  # fmt: skip
+                             "trained_test_accuracy_10k": trained_acc, "guided_thresholds": GUIDED_THRESHOLDS,
+                             "guided_seconds": guided_seconds}  # fmt: skip
     settings.pop("summarize_only")
     finish(args.name, settings, time.perf_counter() - start, clean, learning, [p.to_dict() for p in points])
 

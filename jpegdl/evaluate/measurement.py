@@ -125,6 +125,29 @@ def measure(files: Sequence[bytes], pixels_per_image: Sequence[int],
     }
 
 
+def measure_point(
+    codec: str,
+    setting: float | str,
+    files: Sequence[bytes],
+    pixels: Sequence[int],
+    labels: torch.Tensor,
+    models: dict[str, nn.Module],
+    device: torch.device | str = "cpu",
+    seed: int | None = None,
+    decoded: torch.Tensor | None = None,
+    payloads: Sequence[int] | None = None,
+) -> OperatingPoint:
+    """One operating point from its files: decode (Pillow unless ``decoded`` is given), classify with
+    every model, count bytes (``pixels``: per image; ``payloads``: per-file scan bytes, default parsed)."""
+    decoded = decode_files(files) if decoded is None else decoded
+    correct = correct_per_image(models, decoded, labels, device=device)
+    payloads = [payload_bytes(f) for f in files] if payloads is None else list(payloads)
+    accuracy = {name: float(right.mean()) for name, right in correct.items()}
+    flags = {name: pack_flags(right) for name, right in correct.items()}
+    return OperatingPoint(codec, setting, **measure(files, pixels, payloads), accuracy=accuracy, seed=seed,
+                          per_image_payload=pack_counts(payloads), per_image_correct=flags)  # fmt: skip
+
+
 def evaluate_codecs(
     specs: Sequence[CodecSpec],
     images: Sequence[np.ndarray],
@@ -160,13 +183,7 @@ def evaluate_codecs(
         def point(codec: str, setting: float | str, files: list[bytes], seed: int | None = None,
                   decoded: torch.Tensor | None = None, payloads: list[int] | None = None
                   ) -> OperatingPoint:  # fmt: skip
-            decoded = decode_files(files) if decoded is None else decoded
-            correct = correct_per_image(models, decoded, labels, device=device)
-            payloads = [payload_bytes(f) for f in files] if payloads is None else payloads
-            accuracy = {name: float(right.mean()) for name, right in correct.items()}
-            flags = {name: pack_flags(right) for name, right in correct.items()}
-            return OperatingPoint(codec, setting, **measure(files, pixels, payloads), accuracy=accuracy, seed=seed,
-                                  per_image_payload=pack_counts(payloads), per_image_correct=flags)  # fmt: skip
+            return measure_point(codec, setting, files, pixels, labels, models, device, seed, decoded, payloads)
 
         for spec in specs:
             if spec.kind == "edic":
