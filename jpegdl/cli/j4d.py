@@ -1,4 +1,4 @@
-"""J4D subcommands: learn-tables, compress, rate-accuracy, and ``tables --sensitivity``."""
+"""J4D subcommands: learn-tables, compress, compress-guided, rate-accuracy, and ``tables --sensitivity``."""
 
 from __future__ import annotations
 
@@ -86,6 +86,36 @@ def _cmd_compress(args: argparse.Namespace) -> None:
         raise SystemExit(1)
 
 
+def _cmd_compress_guided(args: argparse.Namespace) -> None:
+    from torch.utils.data import DataLoader, Subset
+
+    from jpegdl.data import create_dataset
+    from jpegdl.j4d.compress import compress_folder_guided
+    from jpegdl.j4d.guided import quality_ladder, sensitivity_ladder
+    from jpegdl.tables.sensitivity import frequency_sensitivity
+
+    models, dataset = load_models([args.model], args.dataset)
+    model, device = next(iter(models.values())), pick_device(args.device)
+    if args.ladder == "ijg":
+        ladder = quality_ladder()
+    else:
+        train, _ = create_dataset(dataset, "train", args.data_root, augment=False)
+        loader = DataLoader(Subset(train, range(min(len(train), args.images))), batch_size=256)
+        ladder = sensitivity_ladder(frequency_sensitivity(model, loader, args.subsampling, None, device))
+    summary = compress_folder_guided(args.in_dir, args.out_dir, model, ladder, args.max_kl, args.subsampling, device,
+                                     overwrite=args.overwrite)  # fmt: skip
+    if summary["files"]:
+        used = ", ".join(f"{i}: {n}" for i, n in enumerate(summary["levels"]) if n)
+        print(f"wrote {summary['files']} JPEG files to {args.out_dir}: {summary['bytes']} bytes ({summary['bpp']:.3f}"
+              f" bpp), payload {summary['payload_bytes']} bytes ({summary['payload_bpp']:.3f} bpp)")  # fmt: skip
+        print(f"{args.ladder} ladder of {len(ladder)} tables (0 = finest): files per level {{{used}}}")
+    if summary["skipped"]:
+        print(f"skipped {summary['skipped']} file(s):", file=sys.stderr)
+        for reason in summary["skipped_files"]:
+            print(f"  {reason}", file=sys.stderr)
+        raise SystemExit(1)
+
+
 def _cmd_rate_accuracy(args: argparse.Namespace) -> None:
     from jpegdl.data import create_dataset
     from jpegdl.evaluate.rate_accuracy import format_bootstrap, format_comparisons, parse_codecs, rate_accuracy
@@ -96,12 +126,13 @@ def _cmd_rate_accuracy(args: argparse.Namespace) -> None:
     models, dataset = load_models(args.model, args.dataset)
     test, _ = create_dataset(dataset, "test", args.data_root, augment=False)
     train = None
-    if any(s.kind == "sensitivity" for s in specs):
+    if any(s.kind in ("sensitivity", "guided") for s in specs):
         train, _ = create_dataset(dataset, "train", args.data_root, augment=False)
     result = rate_accuracy(
         models, test, specs, subsampling=args.subsampling, qualities=args.qualities, scales=args.scales,
         sensitivity_data=train, sensitivity_images=args.sensitivity_images,
-        probabilistic_seeds=args.probabilistic_seeds, limit=args.limit_test, workers=args.workers,
+        probabilistic_seeds=args.probabilistic_seeds, guided_thresholds=args.max_kl, limit=args.limit_test,
+        workers=args.workers,
         device=pick_device(args.device), bootstrap_rounds=args.bootstrap,
     )  # fmt: skip
     records, clean = result["points"], result["uncompressed_accuracy"]
@@ -197,7 +228,7 @@ def add_j4d_parsers(commands: argparse._SubParsersAction) -> None:
     from jpegdl.j4d import J4DConfig
 
     _extend_tables_parser(commands)
-    from jpegdl.evaluate.rate_accuracy import DEFAULT_QUALITIES, DEFAULT_SCALES
+    from jpegdl.evaluate.rate_accuracy import DEFAULT_GUIDED_THRESHOLDS, DEFAULT_QUALITIES, DEFAULT_SCALES
 
     learn = commands.add_parser(
         "learn-tables",
@@ -239,6 +270,31 @@ def add_j4d_parsers(commands: argparse._SubParsersAction) -> None:
     compress.add_argument("--workers", type=positive_int, default=1, help="encoding processes (1)")
     compress.set_defaults(handler=_cmd_compress)
 
+    guided = commands.add_parser(
+        "compress-guided", help="compress a folder to standard JPEG files, tables chosen per picture by a frozen model",
+        description="Every image under IN_DIR becomes OUT_DIR/<same path>.jpg at the coarsest tables of a ladder"
+        " whose decode (libjpeg-turbo's, exactly) keeps the model's output within --max-kl nats (KL divergence"
+        " from its output on the original). Plain baseline JPEG: each file carries its tables. The pictures must"
+        " be what the model classifies. A file that cannot be read, written or classified is skipped with its"
+        " reason; the exit status is then 1.",
+    )  # fmt: skip
+    guided.add_argument("in_dir", help="folder of pictures (read recursively; never modified)")
+    guided.add_argument("out_dir", help="output folder, outside IN_DIR")
+    guided.add_argument("--model", required=True, help="run folder of 'jpegdl train': the model that reads the files")
+    guided.add_argument("--max-kl", dest="max_kl", type=non_negative, default=0.03,
+                        help="largest KL divergence (nats) of the model's output allowed per picture (default 0.03;"
+                        " smaller: more bytes, closer to the uncompressed predictions)")  # fmt: skip
+    guided.add_argument("--ladder", choices=("sensitivity", "ijg"), default="sensitivity",
+                        help="candidate tables: the model's sensitivity tables at 24 scales (needs its training"
+                        " set) or IJG qualities 2..95 (default: sensitivity)")  # fmt: skip
+    add_data_flags(guided, "the dataset the model was trained on")
+    guided.add_argument("--images", type=positive_int, default=10_000,
+                        help="training images that estimate the sensitivity ladder (default: 10000)")  # fmt: skip
+    guided.add_argument("--subsampling", "-s", choices=("4:2:0", "4:4:4"), default="4:4:4", help=SUBSAMPLING_HELP)
+    guided.add_argument("--overwrite", action="store_true", help="replace JPEG files that already exist in OUT_DIR")
+    add_device_flag(guided)
+    guided.set_defaults(handler=_cmd_compress_guided)
+
     evaluate = commands.add_parser(
         "rate-accuracy",
         help="accuracy on real decoded JPEG files vs bits per pixel, for several codecs; BD-rate against IJG",
@@ -248,8 +304,12 @@ def add_j4d_parsers(commands: argparse._SubParsersAction) -> None:
     evaluate.add_argument("--model", action="append", required=True, help="run folder (repeatable)")
     add_data_flags(evaluate, "the dataset the models were trained on")
     evaluate.add_argument("--codecs", default="ijg,mozjpeg", help="comma list of ijg, mozjpeg, sensitivity,"
+                          " guided, guided-ijg (tables chosen per image by the first --model),"
                           " learned:FILE_OR_FOLDER, learned-rd:FILE_OR_FOLDER, edic:CODEC_OR_FOLDER"
                           " (default ijg,mozjpeg)")  # fmt: skip
+    evaluate.add_argument("--max-kl", dest="max_kl", type=non_negative, nargs="+",
+                          default=list(DEFAULT_GUIDED_THRESHOLDS),
+                          help="thresholds (nats) of the guided codecs' points (default: 0.001..1)")  # fmt: skip
     evaluate.add_argument("--qualities", type=quality, nargs="+", default=list(DEFAULT_QUALITIES),
                           help="IJG / mozjpeg qualities of the sweeps (default: 5..95)")  # fmt: skip
     evaluate.add_argument("--scales", type=positive, nargs="+", default=list(DEFAULT_SCALES),

@@ -8,6 +8,9 @@ function from a uint8 image to the bytes of a real JPEG file.
 - ``learned:PATH``: tables JSON files (one file, or every ``*.json`` of a folder: a lambda
   sweep) written by libjpeg's rounding; ``learned-rd:PATH`` by the RD-optimised encoder (the
   sensitivity and lambda stored in each JSON); probabilistic draws are a per-seed option.
+- ``guided`` / ``guided-ijg``: the model-guided encoder (:mod:`jpegdl.j4d.guided`), guided by
+  the first model: per image the coarsest sensitivity (or IJG) tables whose decode keeps the
+  model's output within ``max_kl`` nats; one point per threshold (:mod:`jpegdl.evaluate.guided_points`).
 - ``edic:PATH``: a learned EDIC codec (``codec.pt``, or every ``*/codec.pt`` of a folder: a
   lambda sweep) writing ``.edic`` files (:mod:`jpegdl.evaluate.edic_points`; needs CompressAI).
 """
@@ -29,7 +32,9 @@ from jpegdl.j4d.encoders import encode_image, probabilistic_coefficients
 from jpegdl.jpeg.tables import QuantTables
 from jpegdl.tables.sensitivity import scaled_tables
 
-CODEC_KINDS = ("ijg", "mozjpeg", "sensitivity", "learned:PATH", "learned-rd:PATH", "edic:PATH")
+CODEC_KINDS = ("ijg", "mozjpeg", "sensitivity", "guided", "guided-ijg", "learned:PATH", "learned-rd:PATH", "edic:PATH")
+GUIDED_KINDS = ("guided", "guided-ijg")
+DEFAULT_GUIDED_THRESHOLDS = (0.001, 0.003, 0.01, 0.03, 0.1, 0.3, 1.0)
 DEFAULT_QUALITIES = (5, 10, 15, 20, 30, 40, 50, 60, 70, 80, 90, 95)
 DEFAULT_SCALES = (1, 2, 3, 4, 6, 8, 12, 16, 24, 32, 48, 64)
 Encoder = Callable[[np.ndarray], bytes]
@@ -37,7 +42,8 @@ Encoder = Callable[[np.ndarray], bytes]
 
 @dataclass(frozen=True)
 class CodecSpec:
-    """One curve: ``kind`` in ``ijg | mozjpeg | sensitivity | learned | learned-rd | edic`` (+ ``path``,
+    """One curve: ``kind`` in ``ijg | mozjpeg | sensitivity | guided | guided-ijg | learned | learned-rd | edic``
+    (+ ``path``,
     + ``label``)."""
 
     kind: str
@@ -52,11 +58,11 @@ class CodecSpec:
 
 
 def parse_codecs(text: str) -> list[CodecSpec]:
-    """``"ijg,mozjpeg,sensitivity,learned:T.json,learned-rd:DIR"`` -> specs (paths must exist)."""
+    """``"ijg,mozjpeg,sensitivity,guided,learned:T.json,learned-rd:DIR"`` -> specs (paths must exist)."""
     specs = []
     for item in (part.strip() for part in text.split(",")):
         kind, _, path_text = item.partition(":")
-        if item in ("ijg", "mozjpeg", "sensitivity"):
+        if item in ("ijg", "mozjpeg", "sensitivity", *GUIDED_KINDS):
             specs.append(CodecSpec(item))
         elif kind in ("learned", "learned-rd") and path_text:
             path = Path(path_text)

@@ -37,7 +37,9 @@ def guided_points(
     """
     if len(images) == 0:
         raise ValueError("images: empty test set")
-    pixels = torch.cat([to_tensor(a) for a in images])
+    if len({image.shape for image in images}) > 1:
+        raise ValueError("images: the guided codec evaluates a test set of one image size")
+    pixels = torch.cat([to_tensor(image) for image in images])
     levels = guided_levels(guide, pixels, ladder, list(thresholds), subsampling, device=device, progress=progress)
     counts = [a.shape[0] * a.shape[1] for a in images]
     points = []

@@ -24,7 +24,15 @@ from PIL import Image
 from torch import nn
 from tqdm import tqdm
 
-from jpegdl.evaluate.codecs import DEFAULT_QUALITIES, DEFAULT_SCALES, CodecSpec, codec_settings, probabilistic_files
+from jpegdl.evaluate.codecs import (
+    DEFAULT_GUIDED_THRESHOLDS,
+    DEFAULT_QUALITIES,
+    DEFAULT_SCALES,
+    GUIDED_KINDS,
+    CodecSpec,
+    codec_settings,
+    probabilistic_files,
+)
 from jpegdl.evaluate.per_image import pack_counts, pack_flags
 from jpegdl.files import payload_bytes
 from jpegdl.files.arrays import to_tensor
@@ -159,6 +167,7 @@ def evaluate_codecs(
     sensitivity: tuple[torch.Tensor, torch.Tensor] | None = None,
     probabilistic_seeds: Sequence[int] = (),
     probabilistic_hardness: float | None = None,
+    guided_thresholds: Sequence[float] = DEFAULT_GUIDED_THRESHOLDS,
     workers: int = 1,
     device: torch.device | str = "cpu",
     progress: bool = True,
@@ -172,6 +181,8 @@ def evaluate_codecs(
         probabilistic_seeds: for ``learned`` codecs, also write each tables file by
             probabilistic quantization once per seed (hardness read from the JSON unless
             ``probabilistic_hardness`` is given).
+        guided_thresholds: ``max_kl`` values (nats) of the ``guided`` codecs, guided by the
+            first of ``models`` (its ladder: the sensitivity tables of ``sensitivity``).
     """
     if len(images) == 0:
         raise ValueError("images: empty test set")
@@ -195,6 +206,10 @@ def evaluate_codecs(
                     setting = codec.parent.name if codec.name == "codec.pt" else codec.stem
                     points.append(point(spec.name, setting, files, decoded=decoded, payloads=payloads))
                 continue
+            if spec.kind in GUIDED_KINDS:
+                points += _guided(spec, images, labels, models, sensitivity, guided_thresholds, subsampling, device,
+                                  progress)  # fmt: skip
+                continue
             for setting, encoder, tables in codec_settings(spec, subsampling, qualities, scales, sensitivity):
                 files = encode_many(images, encoder, pool, f"{spec.name} {setting}", progress)
                 points.append(point(spec.name, setting, files))
@@ -206,3 +221,20 @@ def evaluate_codecs(
                     files = probabilistic_files(images, tables, hardness, subsampling, seed)
                     points.append(point(f"{spec.name}+prob", setting, files, seed))
     return points
+
+
+def _guided(spec: CodecSpec, images: Sequence[np.ndarray], labels: torch.Tensor, models: dict[str, nn.Module],
+            sensitivity: tuple[torch.Tensor, torch.Tensor] | None, thresholds: Sequence[float], subsampling: str,
+            device: torch.device | str, progress: bool) -> list[OperatingPoint]:  # fmt: skip
+    """The points of a ``guided`` / ``guided-ijg`` codec, guided by the first model."""
+    from jpegdl.evaluate.guided_points import guided_points
+    from jpegdl.j4d.guided import quality_ladder, sensitivity_ladder
+
+    if spec.kind == "guided-ijg":
+        ladder = quality_ladder()
+    elif sensitivity is None:
+        raise ValueError("sensitivity: the 'guided' codec needs the model's frequency sensitivity (its ladder)")
+    else:
+        ladder = sensitivity_ladder(sensitivity)
+    guide = next(iter(models.values()))
+    return guided_points(guide, ladder, thresholds, images, labels, models, spec.name, subsampling, device, progress)

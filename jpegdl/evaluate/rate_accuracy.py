@@ -17,8 +17,10 @@ from torch.utils.data import DataLoader, Dataset, Subset
 from jpegdl.evaluate.bootstrap import bootstrap_bd_rates, format_bootstrap
 from jpegdl.evaluate.codecs import (
     CODEC_KINDS,
+    DEFAULT_GUIDED_THRESHOLDS,
     DEFAULT_QUALITIES,
     DEFAULT_SCALES,
+    GUIDED_KINDS,
     CodecSpec,
     codec_settings,
     learned_files,
@@ -39,10 +41,10 @@ from jpegdl.files import to_uint8
 from jpegdl.tables.sensitivity import frequency_sensitivity
 
 __all__ = [
-    "CODEC_KINDS", "DEFAULT_QUALITIES", "DEFAULT_SCALES", "CodecSpec", "OperatingPoint", "bootstrap_bd_rates",
-    "classify", "codec_settings", "compare", "curve_of", "decode_files", "encode_many", "evaluate_codecs",
-    "format_bootstrap", "format_comparisons", "learned_files", "measure", "parse_codecs", "probabilistic_files",
-    "rate_accuracy",
+    "CODEC_KINDS", "DEFAULT_GUIDED_THRESHOLDS", "DEFAULT_QUALITIES", "DEFAULT_SCALES", "GUIDED_KINDS", "CodecSpec",
+    "OperatingPoint", "bootstrap_bd_rates", "classify", "codec_settings", "compare", "curve_of", "decode_files",
+    "encode_many", "evaluate_codecs", "format_bootstrap", "format_comparisons", "learned_files", "measure",
+    "parse_codecs", "probabilistic_files", "rate_accuracy",
 ]  # fmt: skip
 
 
@@ -57,6 +59,7 @@ def rate_accuracy(
     sensitivity_data: Dataset | None = None,
     sensitivity_images: int = 10_000,
     probabilistic_seeds: Sequence[int] = (),
+    guided_thresholds: Sequence[float] = DEFAULT_GUIDED_THRESHOLDS,
     limit: int | None = None,
     reference: str = "ijg",
     bootstrap_rounds: int = 1000,
@@ -70,8 +73,9 @@ def rate_accuracy(
         models: name -> classifier taking ``(B, C, H, W)`` images in [0, 1].
         dataset: the test set, items ``(image (C, H, W) float in [0, 1], label)``.
         codecs: :class:`CodecSpec` list or the CLI's comma list (``"ijg,mozjpeg,sensitivity,learned:DIR"``).
-        sensitivity_data: training images for the ``sensitivity`` codec's ``s_m`` (needed
-            only with that codec; several models: their mean sensitivity, one curve for all).
+        sensitivity_data: training images for the ``sensitivity`` and ``guided`` codecs' ``s_m``
+            (needed only with them; several models: their mean sensitivity, one curve for all).
+        guided_thresholds: ``max_kl`` (nats) of the ``guided`` codecs' points (guided by the first model).
         limit: use the first ``limit`` test images.
         reference: the codec BD metrics are computed against (when present).
         bootstrap_rounds: paired bootstrap resamples of the test images for the payload BD-rate's
@@ -97,14 +101,15 @@ def rate_accuracy(
     clean_correct = correct_per_image(models, torch.stack(images), labels, device=device)
     clean = {name: float(right.mean()) for name, right in clean_correct.items()}
     sensitivity = None
-    if any(s.kind == "sensitivity" for s in specs):
+    if any(s.kind in ("sensitivity", "guided") for s in specs):
         if sensitivity_data is None:
-            raise ValueError("sensitivity_data: the 'sensitivity' codec needs training images")
+            raise ValueError("sensitivity_data: the 'sensitivity' and 'guided' codecs need training images")
         subset = Subset(sensitivity_data, range(min(len(sensitivity_data), sensitivity_images)))
         sensitivity = frequency_sensitivity(list(models.values()), DataLoader(subset, batch_size=256), subsampling,
                                             None, device)  # fmt: skip
     points = evaluate_codecs(specs, [to_uint8(i) for i in images], labels, models, subsampling, qualities, scales,
-                             sensitivity, probabilistic_seeds, workers=workers, device=device,
+                             sensitivity, probabilistic_seeds, guided_thresholds=guided_thresholds,
+                             workers=workers, device=device,
                              progress=progress)  # fmt: skip
     records = [p.to_dict() for p in points]
     has_reference = any(r["codec"] == reference for r in records)

@@ -39,4 +39,5 @@ def to_tensor(array: np.ndarray) -> torch.Tensor:
     """uint8 ``(H, W)`` or ``(H, W, 3)`` -> float ``(1, C, H, W)`` in [0, 1]."""
     if array.ndim == 2:
         array = array[..., None]
-    return torch.from_numpy(np.ascontiguousarray(array.transpose(2, 0, 1))).float().unsqueeze(0) / 255
+    planes = np.ascontiguousarray(array.transpose(2, 0, 1))
+    return torch.as_tensor(planes if planes.flags.writeable else planes.copy()).float().unsqueeze(0) / 255

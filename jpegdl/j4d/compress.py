@@ -1,17 +1,22 @@
-"""Compress a folder of images to standard JPEG files with given (learned) tables."""
+"""Compress a folder of images to standard JPEG files with given (learned) tables, or with tables
+chosen per picture by a frozen model (:func:`compress_folder_guided`)."""
 
 from __future__ import annotations
 
+import math
 import warnings
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 import torch
+from torch import nn
 from tqdm import tqdm
 
 from jpegdl.files.markers import payload_bytes
 from jpegdl.files.pictures import MAX_PIXELS, read_picture
 from jpegdl.j4d.encoders import ENCODERS, encode_image
+from jpegdl.j4d.guided import guided_encode
 from jpegdl.jpeg.sampling import check_subsampling
 from jpegdl.jpeg.tables import QuantTables
 from jpegdl.utils import atomic_write_bytes, process_pool
@@ -77,24 +82,12 @@ def compress_folder(
         ``{"files", "skipped", "skipped_files", "bytes", "payload_bytes", "pixels", "bpp", "payload_bpp"}``.
     """
     source, target = Path(source), Path(target)
-    if not source.is_dir():
-        raise ValueError(f"in_dir: no such folder {str(source)!r}")
     if encoder not in ENCODERS:
         raise ValueError(f"encoder: expected one of {ENCODERS}, got {encoder!r}")
     check_subsampling(subsampling)
     luma, chroma = tables.baseline()  # raises on tables a baseline file cannot hold
     job = _Job(QuantTables(luma, chroma), subsampling, encoder, hardness, seed, max_pixels)
-    resolved_source, resolved_target = source.resolve(), target.resolve()
-    if resolved_target == resolved_source or resolved_source in resolved_target.parents:
-        raise ValueError(f"out_dir: {str(target)!r} is the input folder or inside it; choose a folder outside"
-                         f" {str(source)!r} so no input is overwritten")  # fmt: skip
-    if target.exists() and not target.is_dir():
-        raise ValueError(f"out_dir: {str(target)!r} is a file, not a folder")
-    paths = sorted(p for p in source.rglob("*") if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES)
-    if not paths:
-        raise ValueError(f"in_dir: no images ({', '.join(IMAGE_SUFFIXES)}) under {str(source)!r}")
-    items = [(i, p, (target / p.relative_to(source)).with_suffix(".jpg")) for i, p in enumerate(paths)]
-    _check_outputs(items, overwrite)
+    items = _plan(source, target, overwrite)
     chunks = [items[i : i + 64] for i in range(0, len(items), 64)]
     results: list = []
     with tqdm(total=len(items), desc="compress", unit="img", disable=not progress) as bar:
@@ -108,6 +101,72 @@ def compress_folder(
                 for chunk, future in zip(chunks, futures, strict=True):
                     results += future.result()
                     bar.update(len(chunk))
+    return _summary(results)
+
+
+def compress_folder_guided(
+    source: str | Path,
+    target: str | Path,
+    model: nn.Module,
+    ladder: Sequence[QuantTables],
+    max_kl: float,
+    subsampling: str = "4:2:0",
+    device: torch.device | str = "cpu",
+    progress: bool = True,
+    overwrite: bool = False,
+    max_pixels: int = MAX_PIXELS,
+) -> dict:
+    """Like :func:`compress_folder`, each picture at the coarsest ``ladder`` tables (finest first) that
+    keep ``model``'s output within ``max_kl`` nats (:mod:`jpegdl.j4d.guided`).
+
+    The pictures must be what ``model`` classifies (its channels; any size it accepts). Returns
+    :func:`compress_folder`'s summary plus ``"levels"``: how many files each ladder level wrote.
+    """
+    source, target = Path(source), Path(target)
+    check_subsampling(subsampling)
+    if not ladder:
+        raise ValueError("ladder: expected at least one QuantTables")
+    if not (isinstance(max_kl, (int, float)) and math.isfinite(max_kl) and max_kl >= 0):
+        raise ValueError(f"max_kl: expected a finite value >= 0 (nats), got {max_kl!r}")
+    items = _plan(source, target, overwrite)
+    model = model.to(device).eval()
+    results: list = []
+    levels = [0] * len(ladder)
+    for _, path, out in tqdm(items, desc="guided compress", unit="img", disable=not progress):
+        try:
+            pixels = read_picture(path, max_pixels, name="picture")
+            (data,), (level,) = guided_encode(model, [pixels], ladder, max_kl, subsampling, device)
+            out.parent.mkdir(parents=True, exist_ok=True)
+            atomic_write_bytes(out, data)
+        except (ValueError, OSError, MemoryError, RuntimeError) as err:  # RuntimeError: the model refused it
+            reason = " ".join(str(err).split())
+            results.append(reason if str(path) in reason else f"{path}: {reason}")
+            continue
+        levels[int(level)] += 1
+        results.append((str(out), len(data), payload_bytes(data), pixels.shape[0] * pixels.shape[1]))
+    return _summary(results) | {"levels": levels}
+
+
+def _plan(source: Path, target: Path, overwrite: bool) -> list[tuple[int, Path, Path]]:
+    """``(index, input, output)`` for every picture under ``source``, outputs checked (see :func:`compress_folder`)."""
+    if not source.is_dir():
+        raise ValueError(f"in_dir: no such folder {str(source)!r}")
+    resolved_source, resolved_target = source.resolve(), target.resolve()
+    if resolved_target == resolved_source or resolved_source in resolved_target.parents:
+        raise ValueError(f"out_dir: {str(target)!r} is the input folder or inside it; choose a folder outside"
+                         f" {str(source)!r} so no input is overwritten")  # fmt: skip
+    if target.exists() and not target.is_dir():
+        raise ValueError(f"out_dir: {str(target)!r} is a file, not a folder")
+    paths = sorted(p for p in source.rglob("*") if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES)
+    if not paths:
+        raise ValueError(f"in_dir: no images ({', '.join(IMAGE_SUFFIXES)}) under {str(source)!r}")
+    items = [(i, p, (target / p.relative_to(source)).with_suffix(".jpg")) for i, p in enumerate(paths)]
+    _check_outputs(items, overwrite)
+    return items
+
+
+def _summary(results: list) -> dict:
+    """Totals of written files (tuples) and the reasons of skipped ones (strings), each skip warned."""
     written = [r for r in results if isinstance(r, tuple)]
     skipped = [r for r in results if isinstance(r, str)]
     for message in skipped:

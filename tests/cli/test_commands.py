@@ -136,3 +136,34 @@ def test_negative_lambda_is_a_usage_error(capsys):
     with pytest.raises(SystemExit) as exit_info:
         main(["learn-tables", "--model", "r", "--lambda", "-1", "--out", "x"])
     assert exit_info.value.code == 2 and "--lambda: expected a finite number >= 0" in capsys.readouterr().err
+
+
+def test_compress_guided_and_guided_rate_accuracy(trained_run, tmp_path, capsys, photos):
+    pictures = tmp_path / "pictures"
+    pictures.mkdir()
+    gray = photos["camera"] if "camera" in photos else photos["chelsea"].mean(2).astype(np.uint8)
+    for i in range(3):
+        Image.fromarray(np.ascontiguousarray(gray[40 * i : 40 * i + 28, 50 : 50 + 28])).save(pictures / f"g{i}.png")
+    Image.fromarray(photos["chelsea"][:28, :28]).save(pictures / "colour.png")  # 3 channels: the model refuses it
+    argv = ["compress-guided", str(pictures), str(tmp_path / "jpeg"), "--model", str(trained_run), "--ladder", "ijg",
+            "--max-kl", "0.05"]  # fmt: skip
+    with pytest.warns(UserWarning, match="colour.png"), pytest.raises(SystemExit) as exit_info:
+        main(argv)
+    captured = capsys.readouterr()
+    assert exit_info.value.code == 1 and "skipped 1" in captured.err and "colour.png" in captured.err
+    assert "wrote 3 JPEG files" in captured.out and "ijg ladder of 19 tables" in captured.out
+    assert all(inspect(tmp_path / "jpeg" / f"g{i}.jpg").components == 1 for i in range(3))
+    (pictures / "colour.png").unlink()
+    assert main([*argv, "--overwrite", "--ladder", "sensitivity", "--images", "64"]) == 0
+    assert "sensitivity ladder" in capsys.readouterr().out
+
+    main(["rate-accuracy", "--model", str(trained_run), "--codecs", "ijg,guided-ijg", "--qualities", "10", "90",
+          "--max-kl", "0.01", "1", "--limit-test", "30", "--bootstrap", "0", "--out", str(tmp_path / "ra")])  # fmt: skip
+    result = json.loads((tmp_path / "ra" / "rate_accuracy.json").read_text())
+    assert [(p["codec"], p["setting"]) for p in result["points"]][2:] == [("guided-ijg", 0.01), ("guided-ijg", 1.0)]
+
+
+def test_compress_guided_rejects_a_negative_threshold(capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        main(["compress-guided", "in", "out", "--model", "r", "--max-kl", "-0.1"])
+    assert exit_info.value.code == 2 and "--max-kl" in capsys.readouterr().err

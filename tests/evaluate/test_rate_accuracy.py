@@ -110,3 +110,31 @@ def test_rate_accuracy_entry_point_with_sensitivity_and_rd_codecs(test_set, tmp_
         rate_accuracy({"tiny": model}, dataset, "ijg", bootstrap_rounds=-1, progress=False)
     with pytest.raises(ValueError, match="sensitivity_data"):
         rate_accuracy({"tiny": model}, dataset, "sensitivity", progress=False)
+
+
+def test_guided_codecs_write_one_point_per_threshold_and_measure_every_model(test_set):
+    arrays, labels = test_set
+    dataset = TensorDataset(torch.stack([torch.from_numpy(a).float().div(255).unsqueeze(0) for a in arrays]), labels)
+    models = {"guide": tiny_classifier(seed=0), "other": tiny_classifier(seed=1)}
+    result = rate_accuracy(models, dataset, "ijg,guided,guided-ijg", qualities=(10, 90), guided_thresholds=(0.0, 10.0),
+                           sensitivity_data=loader().dataset, limit=10, bootstrap_rounds=0, progress=False)  # fmt: skip
+    guided = [p for p in result["points"] if p["codec"].startswith("guided")]
+    assert [(p["codec"], p["setting"]) for p in guided] == [("guided", 0.0), ("guided", 10.0), ("guided-ijg", 0.0),
+                                                            ("guided-ijg", 10.0)]  # fmt: skip
+    for p in guided:
+        assert set(p["accuracy"]) == {"guide", "other"} and p["per_image_payload"]
+    # a threshold nothing exceeds picks the coarsest tables for every image: fewer bytes than the strictest one
+    assert guided[1]["payload_bpp"] < guided[0]["payload_bpp"] and guided[3]["payload_bpp"] < guided[2]["payload_bpp"]
+    with pytest.raises(ValueError, match="sensitivity_data"):
+        rate_accuracy(models, dataset, "guided", progress=False)
+
+
+def test_guided_points_refuse_mixed_sizes_and_empty_sets():
+    from jpegdl.evaluate.guided_points import guided_points
+    from jpegdl.j4d.guided import quality_ladder
+
+    images = [np.zeros((16, 16), np.uint8), np.zeros((12, 20), np.uint8)]
+    for bad, message in ((images, "one image size"), ([], "empty")):
+        with pytest.raises(ValueError, match=message):
+            guided_points(tiny_classifier(), quality_ladder((90, 5)), (0.05,), bad, torch.tensor([0, 1]),
+                          {"tiny": tiny_classifier()})  # fmt: skip
