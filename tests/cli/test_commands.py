@@ -158,7 +158,8 @@ def test_compress_guided_and_guided_rate_accuracy(trained_run, tmp_path, capsys,
     assert "sensitivity ladder" in capsys.readouterr().out
 
     main(["rate-accuracy", "--model", str(trained_run), "--codecs", "ijg,guided-ijg", "--qualities", "10", "90",
-          "--max-kl", "0.01", "1", "--limit-test", "30", "--bootstrap", "0", "--out", str(tmp_path / "ra")])  # fmt: skip
+          "--max-kl", "0.01", "1", "--limit-test", "30", "--bootstrap", "0",
+          "--out", str(tmp_path / "ra")])  # fmt: skip
     result = json.loads((tmp_path / "ra" / "rate_accuracy.json").read_text())
     assert [(p["codec"], p["setting"]) for p in result["points"]][2:] == [("guided-ijg", 0.01), ("guided-ijg", 1.0)]
 
