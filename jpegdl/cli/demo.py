@@ -120,8 +120,9 @@ def run_j4d_demo(run: str = "runs/demo", lambdas: tuple[float, ...] = (0.003, 0.
         result.save(f"{folder}/lambda{lam:g}.json")
         print(f"  lambda {lam:g}: learned in {result.settings['seconds']:.0f} s")
     test, _ = create_dataset("fashion-mnist", "test", augment=False)
-    report = rate_accuracy({"resnet8": model}, test, [CodecSpec("ijg"), CodecSpec("learned", folder, "learned")],
-                           qualities=(5, 10, 20, 30, 50, 75, 90), limit=limit_test, progress=False)  # fmt: skip
+    codecs = [CodecSpec("ijg"), CodecSpec("learned", folder, "learned"), CodecSpec("guided-ijg", label="guided")]
+    report = rate_accuracy({"resnet8": model}, test, codecs, qualities=(5, 10, 20, 30, 50, 75, 90),
+                           guided_thresholds=(0.003, 0.03, 0.3), limit=limit_test, progress=False)  # fmt: skip
     clean = report["uncompressed_accuracy"]["resnet8"]
     print(f"uncompressed accuracy {100 * clean:.2f}% (the classifier was trained behind the JPEG-DL layer, so it is")
     print("used to JPEG-processed inputs: uncompressed images can score lower than compressed ones)")
@@ -129,31 +130,37 @@ def run_j4d_demo(run: str = "runs/demo", lambdas: tuple[float, ...] = (0.003, 0.
     for point in report["points"]:
         print(f"{point['codec']:10} {point['setting']!s:>12} {point['payload_bpp']:>11.3f} {point['bpp']:>9.3f}"
               f" {100 * point['accuracy']['resnet8']:>8.2f}%")  # fmt: skip
-    print(_j4d_verdict(curve_of(report["points"], "ijg", "resnet8"), curve_of(report["points"], "learned", "resnet8")))
-    print(f"grayscale 4:4:4 files, libjpeg-turbo, optimized Huffman; tables: {folder}/ (use with 'jpegdl compress')")
+    ijg = curve_of(report["points"], "ijg", "resnet8")
+    print(_j4d_verdict(ijg, curve_of(report["points"], "learned", "resnet8")))
+    print("guided: per image, the coarsest IJG quality (2..95) whose decode keeps the classifier's output within")
+    print("max-kl nats of its output on the original (the setting column); the sender runs the classifier")
+    print(_j4d_verdict(ijg, curve_of(report["points"], "guided", "resnet8"), "guided", "guided files"))
+    print(f"grayscale 4:4:4 files, libjpeg-turbo, optimized Huffman; tables: {folder}/ (use with 'jpegdl compress';"
+          f" 'jpegdl compress-guided --model {run}' for the guided files)")  # fmt: skip
 
 
-def _j4d_verdict(ijg: list[tuple[float, float]], learned: list[tuple[float, float]]) -> str:
-    """For each learned point: the IJG payload needed for the same accuracy (PCHIP), and the verdict."""
+def _j4d_verdict(ijg: list[tuple[float, float]], learned: list[tuple[float, float]], name: str = "learned",
+                 what: str = "learned tables") -> str:  # fmt: skip
+    """For each point of ``learned``: the IJG payload needed for the same accuracy (PCHIP), and the verdict."""
     from jpegdl.evaluate.bjontegaard import rate_at_accuracy
 
     lines, savings = [], []
     for rate, accuracy in sorted(learned):
         needed = rate_at_accuracy(ijg, accuracy)
         if needed is None:
-            lines.append(f"  learned {rate:.3f} bpp at {100 * accuracy:.2f}%: outside the IJG curve's accuracy range")
+            lines.append(f"  {name} {rate:.3f} bpp at {100 * accuracy:.2f}%: outside the IJG curve's accuracy range")
             continue
         saving = 1 - rate / needed
         savings.append(saving)
         effect = f"{100 * saving:.1f}% fewer bytes" if saving >= 0 else f"{-100 * saving:.1f}% more bytes"
-        lines.append(f"  learned {rate:.3f} bpp at {100 * accuracy:.2f}%: IJG needs {needed:.3f} bpp"
-                     f" (learned: {effect})")  # fmt: skip
+        lines.append(f"  {name} {rate:.3f} bpp at {100 * accuracy:.2f}%: IJG needs {needed:.3f} bpp"
+                     f" ({name}: {effect})")  # fmt: skip
     if savings and min(savings) > 0:
-        verdict = "learned tables beat IJG at equal accuracy at every learned point"
+        verdict = f"{what} beat IJG at equal accuracy at every {name} point"
     elif savings and max(savings) > 0:
-        verdict = "learned tables beat IJG at some accuracies only"
+        verdict = f"{what} beat IJG at some accuracies only"
     else:
-        verdict = "learned tables do NOT beat IJG at equal accuracy here"
+        verdict = f"{what} do NOT beat IJG at equal accuracy here"
     return "payload at equal accuracy:\n" + "\n".join(lines) + f"\nverdict: {verdict}"
 
 

@@ -14,3 +14,9 @@ def test_verdict_words_follow_the_sign_of_the_saving():
     worse = _j4d_verdict(IJG, [(2.0, 0.80), (0.1, 0.95)])
     assert "outside the IJG curve's accuracy range" in worse
     assert worse.endswith("learned tables do NOT beat IJG at equal accuracy here")
+
+
+def test_verdict_names_the_codec_it_judges():
+    text = _j4d_verdict(IJG, [(0.5, 0.80)], "guided", "guided files")
+    assert "guided 0.500 bpp" in text and text.endswith("verdict: guided files beat IJG at equal accuracy at every"
+                                                         " guided point")  # fmt: skip
