@@ -136,21 +136,52 @@ class SoftQuantizer:
 
 
 def _offsets_that_count(window: int, neg_hardness: torch.Tensor, middle: torch.Tensor | None,
-                        device: torch.device) -> list[int]:  # fmt: skip
-    """The window's offsets ``k``, without those whose weight is below ``exp(-80)`` for every
-    coefficient (the clamp the forward pass applies anyway).
+                        z: torch.Tensor) -> list[tuple[int, torch.Tensor | None]]:  # fmt: skip
+    """The window's offsets ``k``, each with the frequencies where it counts (``None``: all).
 
-    Relative to the nearest candidate, offset ``k`` has logit ``-h (|k| - |u|)^2 + h u^2 <=
-    -h |k| (|k| - 1)`` for ``|u| <= 1/2``: offsets 0 and +-1 always count, +-2 only while
-    ``2 h_min <= 80``. Checked on CPU only (on a GPU the checks would stall the stream) and only
-    when no window slides at the index range.
+    An offset is left out where its weight is below ``exp(-80)`` for every coefficient (the clamp
+    the forward pass applies anyway). Relative to the nearest candidate, offset ``k`` has logit
+    ``-h (|k| - |u|)^2 + h u^2 <= -h |k| (|k| - 1)`` for ``|u| <= 1/2``: offsets 0 and +-1 always
+    count, +-2 only while ``2 h <= 80``. Hardness ``h = alpha q^2`` differs per frequency (fine
+    low-frequency steps keep +-2 alive, coarse ones do not), so each offset gets an ``(8, 8)``
+    mask of the frequencies where it counts, or ``None`` where it counts at all of them. Checked
+    on CPU only (on a GPU the checks would stall the stream) and only when no window slides at
+    the index range.
     """
     half = window // 2
     offsets = list(range(-half, window - half))
-    if device.type != "cpu" or (middle is not None and bool(middle.any())):
-        return offsets
-    hardness = -float(neg_hardness.max())
-    return [k for k in offsets if hardness * abs(k) * (abs(k) - 1) <= 80.0]
+    if z.device.type != "cpu" or (middle is not None and bool(middle.any())):
+        return [(k, None) for k in offsets]
+    hardness = neg_hardness.neg()
+    per_frequency = z.dim() >= 2 and z.shape[-2:] == (8, 8) and hardness.shape[-2:] == (8, 8)
+    hardness = hardness.reshape(-1, 8, 8).amin(0) if per_frequency else hardness.min()
+    plan = []
+    for k in offsets:
+        counts = hardness * abs(k) * (abs(k) - 1) <= 80.0
+        if bool(counts.all()):
+            plan.append((k, None))
+        elif per_frequency and bool(counts.any()) and int(counts.sum()) <= 32:
+            plan.append((k, counts))
+        elif bool(counts.any()):
+            plan.append((k, None))
+    return plan
+
+
+def _add_offset(sums: list[torch.Tensor], k: int, offset_u: torch.Tensor, nearest_distance: torch.Tensor,
+                neg_hardness: torch.Tensor, want_alpha: bool) -> None:  # fmt: skip
+    """Accumulate offset ``k``'s weight into ``sums`` in place: ``sum w k^p`` (p = 0..3) and, with
+    ``want_alpha``, ``sum w d`` and ``sum w k d`` (``d``: squared distance on the index scale)."""
+    squared = (offset_u - k).square_()
+    # Logits relative to the nearest candidate are <= 0; clamping at -80 changes no
+    # probability above 1e-34 and keeps exp off its slow subnormal path.
+    weight = (squared - nearest_distance).mul_(neg_hardness).clamp_(min=-80.0).exp_()
+    for power, total in enumerate(sums[:4]):  # sum of weight * k^power
+        if k or not power:
+            total.add_(weight, alpha=k**power)
+    if want_alpha:
+        weighted = squared.mul_(weight)
+        sums[4].add_(weighted)
+        sums[5].add_(weighted, alpha=k)
 
 
 class _SoftIndex(torch.autograd.Function):
@@ -185,18 +216,16 @@ class _SoftIndex(torch.autograd.Function):
         neg_hardness = (q.square() * alpha).neg_()
         want_alpha = ctx.needs_input_grad[2]
         sums = [torch.zeros_like(u) for _ in range(6 if want_alpha else 4)]
-        for k in _offsets_that_count(window, neg_hardness, middle, z.device):
-            squared = (offset_u - k).square_()
-            # Logits relative to the nearest candidate are <= 0; clamping at -80 changes no
-            # probability above 1e-34 and keeps exp off its slow subnormal path.
-            weight = (squared - nearest_distance).mul_(neg_hardness).clamp_(min=-80.0).exp_()
-            for power, total in enumerate(sums[:4]):  # sum of weight * k^power
-                if k or not power:
-                    total.add_(weight, alpha=k**power)
-            if want_alpha:
-                weighted = squared.mul_(weight)
-                sums[4].add_(weighted)
-                sums[5].add_(weighted, alpha=k)
+        for k, frequencies in _offsets_that_count(window, neg_hardness, middle, z):
+            if frequencies is None:
+                _add_offset(sums, k, offset_u, nearest_distance, neg_hardness, want_alpha)
+            else:  # only where this offset's weight can exceed exp(-80): gather, add, scatter back
+                part = [total[..., frequencies] for total in sums]
+                _add_offset(part, k, offset_u[..., frequencies], nearest_distance[..., frequencies],
+                            neg_hardness[..., frequencies] if neg_hardness.shape[-2:] == (8, 8) else neg_hardness,
+                            want_alpha)  # fmt: skip
+                for total, values in zip(sums, part, strict=True):
+                    total[..., frequencies] = values
         norm = sums[0]
         m1, m2, m3 = (total.div_(norm) for total in sums[1:4])
         variance = m2 - m1.square()

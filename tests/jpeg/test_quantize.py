@@ -166,3 +166,23 @@ def test_fused_soft_gradients_equal_autograd_through_the_pmf(index_range, alpha_
     reference = torch.autograd.grad((reference_out * weights).sum(), (z, q, alpha))
     for mine, theirs in zip(fused, reference, strict=True):
         assert torch.allclose(mine, theirs, rtol=1e-7, atol=1e-9)
+
+
+@pytest.mark.parametrize("per_sample", [False, True])
+def test_offsets_pruned_per_frequency_keep_the_full_window_result(per_sample):
+    # Steps from 0.3 to 30: the +-2 offsets count at the finest frequencies only, so they are
+    # computed there alone; outputs and gradients must equal those of the full window's PMF.
+    torch.manual_seed(1)
+    z = (torch.randn(3, 2, 2, 8, 8, dtype=torch.float64) * 40).requires_grad_()
+    steps = torch.logspace(-0.5, 1.5, 64, dtype=torch.float64).view(8, 8)
+    q = (steps.expand(3, 1, 1, 8, 8).clone() if per_sample else steps.view(1, 1, 1, 8, 8).clone()).requires_grad_()
+    quantizer = SoftQuantizer(alpha=5.0)
+    weights = torch.randn(3, 2, 2, 8, 8, dtype=torch.float64)
+    fused_out = quantizer(z, q)
+    fused = torch.autograd.grad((fused_out * weights).sum(), (z, q))
+    indices, probs = quantizer.pmf(z, q)
+    reference_out = (indices * probs).sum(-1)
+    reference = torch.autograd.grad((reference_out * weights).sum(), (z, q))
+    assert torch.allclose(fused_out, reference_out, rtol=1e-12, atol=1e-12)
+    for mine, theirs in zip(fused, reference, strict=True):
+        assert torch.allclose(mine, theirs, rtol=1e-7, atol=1e-9)
