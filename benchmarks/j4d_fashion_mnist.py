@@ -179,7 +179,12 @@ def main() -> None:
                              "trained_test_accuracy_10k": trained_acc, "guided_thresholds": GUIDED_THRESHOLDS,
                              "guided_seconds": guided_seconds}  # fmt: skip
     settings.pop("summarize_only")
-    finish(args.name, settings, time.perf_counter() - start, clean, learning, [p.to_dict() for p in points])
+    records = [p.to_dict() for p in points]
+    # The measurements first (--summarize-only recomputes everything else from them), then the summary.
+    write_results(args.name, {"settings": settings, "seconds": round(time.perf_counter() - start, 1),
+                              "learning": learning, "points": records,
+                              "uncompressed_correct": {name: pack_flags(right) for name, right in clean.items()}})
+    finish(args.name, settings, time.perf_counter() - start, clean, learning, records)
 
 
 def finish(name: str, settings: dict, seconds: float, clean: dict, learning: list, records: list) -> None:
