@@ -284,9 +284,10 @@ def add_j4d_parsers(commands: argparse._SubParsersAction) -> None:
     guided.add_argument("--max-kl", dest="max_kl", type=non_negative, default=0.03,
                         help="largest KL divergence (nats) of the model's output allowed per picture (default 0.03;"
                         " smaller: more bytes, closer to the uncompressed predictions)")  # fmt: skip
-    guided.add_argument("--ladder", choices=("sensitivity", "ijg"), default="sensitivity",
-                        help="candidate tables: the model's sensitivity tables at 24 scales (needs its training"
-                        " set) or IJG qualities 2..95 (default: sensitivity)")  # fmt: skip
+    guided.add_argument("--ladder", choices=("ijg", "sensitivity"), default="ijg",
+                        help="candidate tables: IJG qualities 95..2, or the model's sensitivity tables at 24"
+                        " scales (needs its training set; measured no better on average: docs/j4d.md)"
+                        " (default: ijg)")  # fmt: skip
     add_data_flags(guided, "the dataset the model was trained on")
     guided.add_argument("--images", type=positive_int, default=10_000,
                         help="training images that estimate the sensitivity ladder (default: 10000)")  # fmt: skip
