@@ -69,17 +69,19 @@ GUIDED_THRESHOLDS = (0.001, 0.003, 0.01, 0.03, 0.1, 0.3, 1.0)  # max KL (nats) o
 BOOTSTRAP_ROUNDS = 1000  # paired resamples of the test images for the BD-rate intervals
 
 
-def classifier(model: str) -> tuple[torch.nn.Module, float]:
-    """Train (or reuse) one classifier; return it and its uncompressed test accuracy."""
-    out = RUNS / f"{model}-seed0"
+def classifier(model: str, settings: dict | None = None) -> tuple[torch.nn.Module, float]:
+    """Train (or reuse) one classifier (``settings``: epochs, limit_train, seed; default
+    ``CLASSIFIER[model]``) under ``runs/bench-j4d/MODEL-seedS``; return it and its test accuracy."""
+    settings = CLASSIFIER[model] if settings is None else settings
+    out = RUNS / f"{model}-seed{settings['seed']}"
     summary_file = out / "summary.json"
     if summary_file.is_file():
         summary = json.loads(summary_file.read_text())
-        if any(summary["config"][k] != v for k, v in CLASSIFIER[model].items()):
-            raise SystemExit(f"{out}: settings differ from {CLASSIFIER[model]}; delete the folder")
+        if any(summary["config"][k] != v for k, v in settings.items()):
+            raise SystemExit(f"{out}: settings differ from {settings}; delete the folder")
     else:
         config = TrainConfig(model=model, dataset="fashion-mnist", batch_size=128, lr=0.05, schedule="cosine",
-                             out=str(out), amp=False, device="cpu", **CLASSIFIER[model])  # fmt: skip
+                             out=str(out), amp=False, device="cpu", **settings)  # fmt: skip
         summary = Trainer(config).fit()
     return load_classifier(out)[0], summary["test_acc"]
 

@@ -13,6 +13,7 @@ from functools import partial
 from torch import nn
 
 from jpegdl.models.cifar_resnet import cifar_resnet
+from jpegdl.models.small_cnn import SmallCNN
 from jpegdl.models.vgg import VGG
 from jpegdl.models.wide_resnet import WideResNet
 
@@ -45,6 +46,7 @@ ZOO: dict[str, Callable[[int, int], nn.Module]] = {
     "wrn_40_2": lambda n, c: WideResNet(40, 2, n, c),
     "MobileNetV2": _torchvision_small("mobilenet_v2"),
     "ShuffleNetV2": _torchvision_small("shufflenet_v2_x1_0"),
+    "small_cnn": SmallCNN,
 }
 
 
