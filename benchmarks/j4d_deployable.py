@@ -2,19 +2,18 @@
 
 The guided encoder of ``j4d_fashion_mnist.py`` is measured there with each model guiding the
 files it then reads: an upper bound (a sender that can run the reader could send the label).
-Here the reader is resnet14 and the sender uses, per image, the coarsest IJG quality of the
+Here the reader is resnet8 and the sender uses, per image, the coarsest IJG quality of the
 default ladder (95..2) that passes a test needing less than the reader:
 
 - ``psnr-target``: no model; the decoded file's PSNR reaches a target (swept over targets);
-- ``guided-ijg:resnet8``: a cheaper classifier (about half of resnet14's multiply-adds) keeps its
-  output within ``max_kl`` nats of its output on the original (swept over thresholds);
-- ``guided-ijg:small_cnn``: the same with a three-layer CNN of about a tenth of the compute;
-- ``guided-ijg:resnet14``: the reader guiding itself, the upper bound, for reference.
+- ``guided-ijg:small_cnn``: a three-layer CNN of about a twelfth of resnet8's multiply-adds keeps
+  its output within ``max_kl`` nats of its output on the original (swept over thresholds);
+- ``guided-ijg:resnet8``: the reader guiding itself, the upper bound, for reference.
 
 Every classifier is trained with the project's trainer on the first 30,000 training images
-(5 epochs, SGD 0.05 cosine, batch 128, one thread; seed 0 is the classifier of
+(5 epochs, SGD 0.05 cosine, batch 128, one thread; resnet8 seed 0 is the classifier of
 ``j4d_fashion_mnist.py``) and cached under runs/bench-j4d/. The whole comparison is repeated for
-each seed (reader and guides retrained), so the spread over classifiers stands beside the
+each seed (reader and guide retrained), so the spread over classifiers stands beside the
 paired bootstrap interval over test images. Files: real grayscale baseline JPEG (libjpeg-turbo
 through Pillow, optimized Huffman), decoded by Pillow; BD-rate (PCHIP, accuracy ceiling =
 uncompressed - 0.2 points) against IJG qualities on payload bytes and on whole files, each with a
@@ -55,7 +54,7 @@ from jpegdl.files.arrays import to_tensor
 from jpegdl.j4d.guided import DEFAULT_QUALITY_LADDER, guided_files, guided_levels, quality_ladder
 from jpegdl.jpeg.tables import QuantTables
 
-READER, GUIDES = "resnet14", ("resnet8", "small_cnn")
+READER, GUIDES = "resnet8", ("small_cnn",)
 TRAINING = {"epochs": 5, "limit_train": 30_000}
 SEEDS = (0, 1, 2)
 THRESHOLDS = (0.001, 0.003, 0.01, 0.03, 0.1, 0.3, 1.0)  # max KL (nats), as in j4d_fashion_mnist.py

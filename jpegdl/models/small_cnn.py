@@ -1,4 +1,4 @@
-"""A three-layer CNN of about 2 M multiply-adds at 28 x 28: a cheap guide for a larger reader."""
+"""A three-layer CNN of about 0.8 M multiply-adds at 28 x 28: a cheap guide for a larger reader."""
 
 from __future__ import annotations
 
@@ -9,10 +9,10 @@ from torch import nn
 class SmallCNN(nn.Module):
     """Three 3x3 conv-BN-ReLU stages (``widths`` channels) with 2x2 max-pooling between them,
     global average pooling and a linear head. Input ``(B, in_chans, H, W)`` float; output
-    ``(B, num_classes)`` logits. At 28 x 28 with the default widths it costs about 1.9 M
-    multiply-adds per image, a tenth of resnet14's."""
+    ``(B, num_classes)`` logits. At 28 x 28 with the default widths it costs about 0.78 M
+    multiply-adds per image, a twelfth of resnet8's (9.3 M)."""
 
-    def __init__(self, num_classes: int, in_chans: int, widths: tuple[int, int, int] = (16, 32, 64)) -> None:
+    def __init__(self, num_classes: int, in_chans: int, widths: tuple[int, int, int] = (10, 20, 40)) -> None:
         super().__init__()
         layers: list[nn.Module] = []
         channels = in_chans
