@@ -10,9 +10,9 @@ default ladder (95..2) that passes a test needing less than the reader:
   its output within ``max_kl`` nats of its output on the original (swept over thresholds);
 - ``guided-ijg:resnet8``: the reader guiding itself, the upper bound, for reference.
 
-Every classifier is trained with the project's trainer on the first 30,000 training images
-(5 epochs, SGD 0.05 cosine, batch 128, one thread; resnet8 seed 0 is the classifier of
-``j4d_fashion_mnist.py``) and cached under runs/bench-j4d/. The whole comparison is repeated for
+Every classifier is trained with the project's trainer on the first 20,000 training images
+(3 epochs, SGD 0.05 cosine, batch 128, one thread; a smaller budget than ``j4d_fashion_mnist.py``'s
+so that three seeds fit a shared 2-core machine) and cached under runs/bench-j4d/. The whole comparison is repeated for
 each seed (reader and guide retrained), so the spread over classifiers stands beside the
 paired bootstrap interval over test images. Files: real grayscale baseline JPEG (libjpeg-turbo
 through Pillow, optimized Huffman), decoded by Pillow; BD-rate (PCHIP, accuracy ceiling =
@@ -53,9 +53,10 @@ from jpegdl.files import jpeg_bytes, to_uint8
 from jpegdl.files.arrays import to_tensor
 from jpegdl.j4d.guided import DEFAULT_QUALITY_LADDER, guided_files, guided_levels, quality_ladder
 from jpegdl.jpeg.tables import QuantTables
+from jpegdl.models import create
 
 READER, GUIDES = "resnet8", ("small_cnn",)
-TRAINING = {"epochs": 5, "limit_train": 30_000}
+TRAINING = {"epochs": 3, "limit_train": 20_000}  # smaller than j4d_fashion_mnist.py: 3 seeds fit the CPU budget
 SEEDS = (0, 1, 2)
 THRESHOLDS = (0.001, 0.003, 0.01, 0.03, 0.1, 0.3, 1.0)  # max KL (nats), as in j4d_fashion_mnist.py
 PSNR_TARGETS = (20.0, 22.0, 24.0, 26.0, 28.0, 30.0, 32.0, 35.0, 38.0, 42.0)  # dB
@@ -149,7 +150,7 @@ def one_seed(seed: int, training: dict, arrays: list[np.ndarray], test_images: t
     """Train (or load) the reader and guides of one seed and measure every codec's points."""
     models, accuracy_10k = {}, {}
     for name in (READER, *GUIDES):
-        models[name], accuracy_10k[name] = classifier(name, {**training, "seed": seed})
+        models[name], accuracy_10k[name] = classifier(name, {**training, "seed": seed}, prefix="deployable-")
     reader = models[READER]
     clean = correct_per_image({READER: reader}, test_images, labels)[READER]
     records = [point("ijg", q, [jpeg_bytes(a, QuantTables.from_quality(q), "4:4:4") for a in arrays], labels, reader)
@@ -211,8 +212,12 @@ def summarize(runs: list[dict]) -> dict:
 
 
 def oracle_rates() -> dict:
-    """What a sender that can run the reader could send instead of an image (bits per pixel)."""
-    return {"label_bpp": math.log2(CLASSES) / PIXELS, "logits_fp16_bpp": 16 * CLASSES / PIXELS}
+    """What a sender that can run the reader could send instead of an image (bits per pixel), and
+    the multiply-adds of one forward pass of each classifier of the J4D benchmarks at 28 x 28."""
+    macs = {name: multiply_adds(create(name, CLASSES, 1)) for name in ("small_cnn", "resnet8", "resnet14", "vgg8")}
+    return {"label_bpp": math.log2(CLASSES) / PIXELS, "logits_fp16_bpp": 16 * CLASSES / PIXELS,
+            "multiply_adds": macs, "multiply_adds_vs_resnet8": {k: v / macs["resnet8"] for k, v in macs.items()},
+            "multiply_adds_vs_resnet14": {k: v / macs["resnet14"] for k, v in macs.items()}}  # fmt: skip
 
 
 def main() -> None:

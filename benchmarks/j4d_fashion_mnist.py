@@ -69,11 +69,11 @@ GUIDED_THRESHOLDS = (0.001, 0.003, 0.01, 0.03, 0.1, 0.3, 1.0)  # max KL (nats) o
 BOOTSTRAP_ROUNDS = 1000  # paired resamples of the test images for the BD-rate intervals
 
 
-def classifier(model: str, settings: dict | None = None) -> tuple[torch.nn.Module, float]:
+def classifier(model: str, settings: dict | None = None, prefix: str = "") -> tuple[torch.nn.Module, float]:
     """Train (or reuse) one classifier (``settings``: epochs, limit_train, seed; default
-    ``CLASSIFIER[model]``) under ``runs/bench-j4d/MODEL-seedS``; return it and its test accuracy."""
+    ``CLASSIFIER[model]``) under ``runs/bench-j4d/PREFIXMODEL-seedS``; return it and its test accuracy."""
     settings = CLASSIFIER[model] if settings is None else settings
-    out = RUNS / f"{model}-seed{settings['seed']}"
+    out = RUNS / f"{prefix}{model}-seed{settings['seed']}"
     summary_file = out / "summary.json"
     if summary_file.is_file():
         summary = json.loads(summary_file.read_text())
