@@ -4,8 +4,8 @@ Teacher: resnet20 on all 60,000 training images, 4 epochs (SGD 0.05 cosine, batc
 checkpoint kept every 2 epochs (RCO's route). Students: resnet8 on the first 20,000 training
 images, 4 epochs, the same optimiser. The teacher therefore learned from 40,000 images that no
 student sees: every gain over "student alone" includes that extra data, passed on through the
-teacher's outputs, and is larger than with a teacher trained on the students' 20,000 images.
-Differences between the distillation methods (all with this one teacher) are not affected.
+teacher's outputs, and is not the gain a teacher trained on the students' 20,000 images would
+give (not measured). The distillation methods are compared with this one teacher.
 Every method of a seed sees the same initial weights and the same data order as "student alone"
 of that seed, so the benchmark reports paired differences (mean, std, 95 % t-interval over the
 seeds; "*" when the interval excludes zero).
