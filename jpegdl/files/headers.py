@@ -11,12 +11,15 @@ from dataclasses import dataclass
 import torch
 
 from jpegdl.files.markers import SOF_MARKERS, parse_segments
+from jpegdl.jpeg.sampling import describe
 from jpegdl.jpeg.tables import from_zigzag
 
-DQT, APP14 = 0xDB, 0xEE
-_OTHER_SOF = {0xC3: "lossless", 0xC5: "differential", 0xC6: "differential progressive",
-              0xC7: "differential lossless", 0xC9: "arithmetic", 0xCA: "arithmetic progressive",
-              0xCB: "arithmetic lossless"}  # fmt: skip
+DQT, APP0, APP14 = 0xDB, 0xE0, 0xEE
+READ_SOF = {**SOF_MARKERS, 0xC9: "arithmetic", 0xCA: "arithmetic progressive"}
+_OTHER_SOF = {0xC3: "lossless", 0xC5: "differential (hierarchical)", 0xC6: "differential progressive",
+              0xC7: "differential lossless", 0xCB: "arithmetic lossless", 0xCD: "arithmetic differential",
+              0xCE: "arithmetic differential progressive", 0xCF: "arithmetic differential lossless"}  # fmt: skip
+_RGB_IDS = (ord("R"), ord("G"), ord("B"))
 
 
 @dataclass(frozen=True)
@@ -25,10 +28,13 @@ class FrameHeader:
 
     Attributes:
         height, width: the image size in pixels (both >= 1).
-        frame: ``"baseline"``, ``"extended"`` or ``"progressive"``.
+        frame: ``"baseline"``, ``"extended"``, ``"progressive"``, ``"arithmetic"`` or
+            ``"arithmetic progressive"``.
         components: ``(id, horizontal factor, vertical factor, table slot)`` per component.
         tables: table slot -> ``(8, 8)`` int64 steps in natural order.
         adobe_transform: the Adobe APP14 colour transform flag (0, 1, 2), ``None`` without one.
+        precision: bits per sample (8; 12 for 12-bit files, which jpegdl does not decode).
+        jfif: whether a JFIF APP0 marker is present (libjpeg then assumes YCbCr for 3 components).
     """
 
     height: int
@@ -37,6 +43,8 @@ class FrameHeader:
     components: tuple[tuple[int, int, int, int], ...]
     tables: dict[int, torch.Tensor]
     adobe_transform: int | None
+    precision: int = 8
+    jfif: bool = False
 
     @property
     def pixels(self) -> int:
@@ -44,27 +52,34 @@ class FrameHeader:
 
     @property
     def color(self) -> str:
-        """``"grayscale"``, ``"ycbcr"``, ``"rgb"`` (3 components, Adobe transform 0), ``"cmyk"`` or ``"ycck"``."""
+        """The colour space libjpeg assumes (``jdapimin.c``): ``"grayscale"``, ``"ycbcr"``, ``"rgb"``,
+        ``"cmyk"`` or ``"ycck"``.
+
+        3 components: YCbCr with a JFIF marker; else RGB for Adobe transform 0; else RGB for
+        component IDs 'R', 'G', 'B' without an Adobe marker; else YCbCr. 4 components: CMYK
+        without an Adobe marker or with transform 0, else YCCK.
+        """
         count = len(self.components)
         if count == 1:
             return "grayscale"
         if count == 3:
-            return "rgb" if self.adobe_transform == 0 else "ycbcr"
-        return "ycck" if self.adobe_transform == 2 else "cmyk"
+            if self.jfif:
+                return "ycbcr"
+            if self.adobe_transform is not None:
+                return "rgb" if self.adobe_transform == 0 else "ycbcr"
+            return "rgb" if tuple(c[0] for c in self.components) == _RGB_IDS else "ycbcr"
+        return "cmyk" if self.adobe_transform in (None, 0) else "ycck"
+
+    @property
+    def factors(self) -> tuple[tuple[int, int], ...]:
+        """``(h, v)`` sampling factors per component."""
+        return tuple((h, v) for _, h, v, _ in self.components)
 
     @property
     def subsampling(self) -> str:
-        """``"4:4:4"``, ``"4:2:2"``, ``"4:4:0"``, ``"4:2:0"``, ``"4:1:1"``, or the factors when unnamed."""
-        factors = [(h, v) for _, h, v, _ in self.components]
-        if len(set(factors)) == 1:
-            return "4:4:4"
-        (h0, v0), rest = factors[0], set(factors[1:])
-        if len(rest) == 1:
-            h, v = rest.pop()
-            named = {(2, 1): "4:2:2", (1, 2): "4:4:0", (2, 2): "4:2:0", (4, 1): "4:1:1"}
-            if h0 % h == 0 and v0 % v == 0 and (h0 // h, v0 // v) in named:
-                return named[(h0 // h, v0 // v)]
-        return ",".join(f"{h}x{v}" for h, v in factors)
+        """A named mode (``"4:4:4"``, ``"4:2:2"``, ``"4:4:0"``, ``"4:2:0"``, ``"4:1:1"``, ``"4:1:0"``)
+        or ``"HxV,HxV,..."`` factors."""
+        return describe(self.factors)
 
 
 def read_frame_header(data: bytes, name: str = "source") -> FrameHeader:
@@ -72,28 +87,33 @@ def read_frame_header(data: bytes, name: str = "source") -> FrameHeader:
 
     Raises:
         ValueError: not a JPEG stream, truncated markers, no frame header, a frame type jpegdl
-            does not read (lossless, arithmetic), a zero width or height (DNL), or a DQT table
-            referenced by a component but never defined.
+            does not read (lossless, hierarchical), a zero width or height (DNL), invalid sampling
+            factors, or a DQT table referenced by a component but never defined.
     """
     segments = parse_segments(data, name)
     tables: dict[int, torch.Tensor] = {}
     frame = None
     adobe = None
+    jfif = False
     for segment in segments:
         body = data[segment.offset + 4 : segment.offset + 2 + segment.length]
         if segment.marker == DQT:
             tables.update(_parse_dqt(body, name))
         elif segment.marker == APP14 and body[:5] == b"Adobe" and len(body) >= 12:
             adobe = body[11]
+        elif segment.marker == APP0 and body[:5] == b"JFIF\x00":
+            jfif = True
         elif segment.marker in _OTHER_SOF:
-            raise ValueError(f"{name}: {_OTHER_SOF[segment.marker]} JPEG files are not supported")
-        elif segment.marker in SOF_MARKERS and frame is None:
-            frame = (SOF_MARKERS[segment.marker], body)
+            raise ValueError(f"{name}: {_OTHER_SOF[segment.marker]} JPEG files are not supported (jpegdl reads"
+                             " baseline, extended, progressive and arithmetic-coded DCT files)")  # fmt: skip
+        elif segment.marker in READ_SOF and frame is None:
+            frame = (READ_SOF[segment.marker], body)
     if frame is None:
         raise ValueError(f"{name}: no frame header (SOF marker) in the JPEG stream")
     kind, body = frame
     if len(body) < 6:
         raise ValueError(f"{name}: truncated frame header")
+    precision = body[0]
     height, width, count = int.from_bytes(body[1:3], "big"), int.from_bytes(body[3:5], "big"), body[5]
     if height == 0 or width == 0:
         raise ValueError(f"{name}: the frame header claims a {width}x{height} image (a zero size is not supported)")
@@ -108,7 +128,11 @@ def read_frame_header(data: bytes, name: str = "source") -> FrameHeader:
         if slot not in tables:
             raise ValueError(f"{name}: component {ident} uses quantization table {slot}, which is not defined")
         components.append((ident, h, v, slot))
-    return FrameHeader(height, width, kind, tuple(components), tables, adobe)
+    max_h, max_v = max(c[1] for c in components), max(c[2] for c in components)
+    if any(max_h % h or max_v % v for _, h, v, _ in components):
+        factors = ",".join(f"{h}x{v}" for _, h, v, _ in components)
+        raise ValueError(f"{name}: sampling factors {factors} are fractional (libjpeg does not decode them)")
+    return FrameHeader(height, width, kind, tuple(components), tables, adobe, precision, jfif)
 
 
 def _parse_dqt(body: bytes, name: str) -> dict[int, torch.Tensor]:

@@ -111,3 +111,25 @@ def renumber_components(data: bytes) -> bytes:
         for i in range(out[scan.offset + 4]):
             out[scan.offset + 5 + 2 * i] += 1
     return bytes(out)
+
+
+_METADATA = {*range(0xE1, 0xEE), 0xEF, 0xFE}  # APP1..APP13, APP15, COM: nothing a decoder needs
+
+
+def strip_metadata(data: bytes, name: str = "data") -> bytes:
+    """The stream without APP1..APP13, APP15 and COM segments (EXIF, ICC, XMP, comments, ...).
+
+    JFIF (APP0) and Adobe (APP14) stay: they set the colour space. Coefficients and pixels are
+    unchanged; readers with a marker limit (jpeglib stops at 50) can then read files with
+    hundreds of ICC chunks.
+    """
+    pieces = []
+    for segment in parse_segments(data, name):
+        if segment.marker in _METADATA:
+            continue
+        if segment.marker in (SOI, EOI) or segment.marker in _STANDALONE:
+            size = 2
+        else:
+            size = 2 + segment.length + segment.scan_bytes
+        pieces.append(data[segment.offset : segment.offset + size])
+    return b"".join(pieces)

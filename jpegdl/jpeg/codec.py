@@ -3,7 +3,8 @@
 Images are ``(B, C, H, W)`` float tensors in [0, 1], C = 1 (grayscale, luma table only)
 or 3 (RGB), any H, W >= 1. With ``exact=True`` (default) every rounding and clamp that
 libjpeg-turbo performs happens in the forward pass (pixels to 8 bits, fixed-point colour,
-the 4:2:0 dither, coefficient rounding, per-plane clamps, fancy upsampling), and the
+the chroma downsampling dither at any sampling factors, coefficient rounding, per-plane
+clamps, fancy upsampling), and the
 backward pass uses the smooth float version of each step (straight-through).
 """
 
@@ -14,11 +15,10 @@ from dataclasses import dataclass, replace
 import torch
 from torch import nn
 
-from jpegdl.jpeg.blocks import BLOCK, blocks_for, pad_replicate
 from jpegdl.jpeg.color import rgb_to_ycbcr, ycbcr_to_rgb
 from jpegdl.jpeg.exact import forward_dct, inverse_dct
 from jpegdl.jpeg.quantize import Quantizer, make_quantizer
-from jpegdl.jpeg.sampling import check_subsampling, chroma_size, downsample_420, upsample_420
+from jpegdl.jpeg.sampling import check_subsampling, downsample, geometry, sampling_factors, upsample
 from jpegdl.jpeg.ste import straight_through
 from jpegdl.jpeg.tables import QuantTables
 
@@ -28,13 +28,20 @@ class Coefficients:
     """Quantization indices of one batch, in jpeglib's block layout.
 
     Attributes:
-        luma: ``(B, ceil(H/8), ceil(W/8), 8, 8)`` float tensor of indices (integer-valued
-            for the hard, straight-through and sampled quantizers).
-        chroma: ``()`` for grayscale, else ``(Cb, Cr)``, each ``(B, ceil(Hc/8), ceil(Wc/8), 8, 8)``
-            with ``Hc, Wc`` the chroma plane size (H, W at 4:4:4; ceil(H/2), ceil(W/2) at 4:2:0).
-        tables: the steps used (``luma`` for Y, ``chroma`` for Cb and Cr).
-        subsampling: ``"4:4:4"`` or ``"4:2:0"``.
+        luma: the first component (Y; C for CMYK), ``(B, rows, cols, 8, 8)`` float tensor of
+            indices (integer-valued for the hard, straight-through and sampled quantizers), with
+            ``rows, cols`` its real block counts (``ceil(H/8), ceil(W/8)`` at full resolution).
+        chroma: the other components: ``()`` for grayscale, ``(Cb, Cr)``, or 3 for 4-component
+            files (``(M, Y, K)`` or YCCK's ``(Cb, Cr, K)``), each ``(B, rows, cols, 8, 8)`` with
+            its plane size ``ceil(H * v / max_v) x ceil(W * h / max_h)`` in blocks.
+        tables: the steps used (``luma`` for the first component, ``chroma`` for the others),
+            unless ``component_tables`` is given.
+        subsampling: a named mode (``"4:2:0"``, ``"4:2:2"``, ...) or ``"HxV,HxV,..."`` factors.
         size: original ``(H, W)``.
+        color: ``"grayscale"``, ``"ycbcr"``, ``"rgb"``, ``"cmyk"`` or ``"ycck"``; empty means
+            grayscale / YCbCr / CMYK by component count (libjpeg's default).
+        component_tables: ``(8, 8)`` steps per component, overriding ``tables``, for files whose
+            components do not follow the luma / shared chroma assignment; else ``()``.
     """
 
     luma: torch.Tensor
@@ -42,6 +49,8 @@ class Coefficients:
     tables: QuantTables
     subsampling: str
     size: tuple[int, int]
+    color: str = ""
+    component_tables: tuple[torch.Tensor, ...] = ()
 
     @property
     def components(self) -> tuple[torch.Tensor, ...]:
@@ -114,6 +123,7 @@ def analyze(images: torch.Tensor, subsampling: str = "4:2:0", exact: bool = True
 
     Args:
         images: ``(B, C, H, W)`` float in [0, 1], C = 1 or 3 (validated).
+        subsampling: any mode :func:`~jpegdl.jpeg.sampling.check_subsampling` accepts.
 
     Returns:
         ``(Y,)`` or ``(Y, Cb, Cr)``, each ``(B, rows, cols, 8, 8)`` on libjpeg's scale (the
@@ -121,46 +131,58 @@ def analyze(images: torch.Tensor, subsampling: str = "4:2:0", exact: bool = True
     """
     check_images(images)
     check_subsampling(subsampling)
-    height, width = images.shape[-2:]
     pixels = images * 255
     if exact:
         pixels = straight_through(pixels, (pixels.detach() + 0.5).floor_())
     planes = rgb_to_ycbcr(pixels, exact).unbind(1) if images.shape[1] == 3 else (pixels[:, 0],)
-    padded_height, padded_width = BLOCK * blocks_for(height), BLOCK * blocks_for(width)
-    components = [forward_dct(pad_replicate(planes[0], padded_height, padded_width), exact)]
-    for plane in planes[1:]:
-        if subsampling == "4:2:0":
-            plane = downsample_420(plane, exact)
-        else:
-            plane = pad_replicate(plane, padded_height, padded_width)
-        components.append(forward_dct(plane, exact))
-    return tuple(components)
+    factors = sampling_factors(subsampling, len(planes))
+    max_v = max(v for _, v in factors)
+    shapes = geometry(tuple(images.shape[-2:]), factors)
+    return tuple(forward_dct(downsample(p, g, max_v, exact), exact) for p, g in zip(planes, shapes, strict=True))
 
 
 def synthesize(
-    dequantized: tuple[torch.Tensor, ...], size: tuple[int, int], subsampling: str = "4:2:0", exact: bool = True
+    dequantized: tuple[torch.Tensor, ...],
+    size: tuple[int, int],
+    subsampling: str = "4:2:0",
+    exact: bool = True,
+    color: str = "",
 ) -> torch.Tensor:
     """The decoder from dequantized coefficients (``index * step``) to pixels.
 
-    Inverse DCT, per-plane clamp to 0..255 (libjpeg clamps every plane), crop, fancy
-    upsampling at 4:2:0 and colour conversion. Returns ``(B, C, H, W)`` in [0, 1]; with
-    ``exact`` the values are multiples of 1/255 (libjpeg-turbo's pixels for integer input).
+    Inverse DCT, per-plane clamp to 0..255 (libjpeg clamps every plane), crop, libjpeg-turbo's
+    upsampling (fancy for 2x1, 1x2 and 2x2 ratios, else replication) and colour conversion.
+
+    Args:
+        color: ``"grayscale"``, ``"ycbcr"`` (default for 1 and 3 components), ``"rgb"``
+            (Adobe transform 0: no conversion), ``"cmyk"`` or ``"ycck"`` (4 components).
+
+    Returns:
+        ``(B, C, H, W)`` in [0, 1]: C = 1 (gray), 3 (RGB) or 4 (CMYK as libjpeg-turbo outputs
+        it: stored values, YCCK converted to CMYK, Adobe's inversion kept). With ``exact`` the
+        values are multiples of 1/255 (libjpeg-turbo's pixels for integer input).
     """
     height, width = size
-    luma = inverse_dct(dequantized[0], exact)[:, :height, :width]
-    if len(dequantized) == 1:
-        return luma.unsqueeze(1) / 255
-    chroma_height, chroma_width = chroma_size(height, width, subsampling)
-    planes = [luma]
-    for component in dequantized[1:]:
-        plane = inverse_dct(component, exact)[:, :chroma_height, :chroma_width]
-        if subsampling == "4:2:0":
-            plane = upsample_420(plane, exact)[:, :height, :width]
-        planes.append(plane)
-    rgb = ycbcr_to_rgb(torch.stack(planes, dim=1), exact)
+    color = color or default_color(len(dequantized))
+    factors = sampling_factors(subsampling, len(dequantized))
+    planes = []
+    for component, shape in zip(dequantized, geometry(size, factors), strict=True):
+        plane = inverse_dct(component, exact)[:, : shape.height, : shape.width]
+        planes.append(upsample(plane, shape.expand, exact)[:, :height, :width])
+    stacked = torch.stack(planes, dim=1)
+    if color in ("grayscale", "rgb", "cmyk"):
+        return stacked / 255
+    rgb = ycbcr_to_rgb(stacked[:, :3], exact)
     if not exact:
         rgb = straight_through(rgb, rgb.detach().clamp(0, 255))
+    if color == "ycck":  # jdcolor.c ycck_cmyk_convert: CMY = 255 - RGB, K passes through
+        return torch.cat([255 - rgb, stacked[:, 3:]], dim=1) / 255
     return rgb / 255
+
+
+def default_color(components: int) -> str:
+    """libjpeg's colour space for a component count when no marker says otherwise."""
+    return {1: "grayscale", 3: "ycbcr", 4: "cmyk"}[components]
 
 
 def component_steps(tables: QuantTables, num_components: int, dtype: torch.dtype) -> tuple[torch.Tensor, ...]:
@@ -181,7 +203,9 @@ def encode(
         images: ``(B, C, H, W)`` float in [0, 1], C = 1 or 3.
         tables: :class:`QuantTables` (``(8, 8)`` or per-sample ``(B, 8, 8)`` steps) or an IJG
             quality 0..100.
-        subsampling: ``"4:2:0"`` (libjpeg's default) or ``"4:4:4"``; ignored for grayscale.
+        subsampling: ``"4:2:0"`` (libjpeg's default), ``"4:4:4"``, ``"4:2:2"``, ``"4:4:0"``,
+            ``"4:1:1"``, ``"4:1:0"`` or per-component factors such as ``"2x2,1x2,1x1"``;
+            ignored for grayscale.
         quantizer: ``"hard"``, ``"ste"``, ``"soft"``, ``"sampled"`` or a quantizer object.
         exact: reproduce libjpeg's integer arithmetic in the forward pass.
 
@@ -194,7 +218,7 @@ def encode(
     tables = _as_tables(tables, images.shape[0], images.device)
     steps = component_steps(tables, len(components), images.dtype)
     indices = tuple(quantize(c, s) for c, s in zip(components, steps, strict=True))
-    return Coefficients(indices[0], indices[1:], tables, subsampling, tuple(images.shape[-2:]))
+    return Coefficients(indices[0], indices[1:], tables, check_subsampling(subsampling), tuple(images.shape[-2:]))
 
 
 def decode(coefficients: Coefficients, exact: bool = True) -> torch.Tensor:
@@ -206,9 +230,12 @@ def decode(coefficients: Coefficients, exact: bool = True) -> torch.Tensor:
     if not isinstance(coefficients, Coefficients):
         raise ValueError(f"coefficients: expected Coefficients, got {type(coefficients).__name__}")
     components = coefficients.components
-    steps = component_steps(coefficients.tables, len(components), components[0].dtype)
+    if coefficients.component_tables:
+        steps = tuple(_steps(t, components[0].dtype) for t in coefficients.component_tables)
+    else:
+        steps = component_steps(coefficients.tables, len(components), components[0].dtype)
     dequantized = tuple(c * s for c, s in zip(components, steps, strict=True))
-    return synthesize(dequantized, coefficients.size, coefficients.subsampling, exact)
+    return synthesize(dequantized, coefficients.size, coefficients.subsampling, exact, coefficients.color)
 
 
 class DiffJPEG(nn.Module):
@@ -217,7 +244,7 @@ class DiffJPEG(nn.Module):
     Holds no trainable parameters: pass float tables that require grad to learn them.
 
     Args:
-        subsampling: ``"4:2:0"`` or ``"4:4:4"``.
+        subsampling: any mode :func:`encode` accepts (``"4:2:0"``, ``"4:2:2"``, ``"2x2,1x2,1x1"``, ...).
         quantizer: ``"ste"`` (default), ``"soft"``, ``"sampled"``, ``"hard"`` or a quantizer object.
         exact: libjpeg-faithful forward pass (straight-through gradients).
         **quantizer_options: e.g. ``alpha=5.0, window=5`` for the soft quantizer.
