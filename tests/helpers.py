@@ -20,15 +20,36 @@ def to_tensor(array: np.ndarray) -> torch.Tensor:
 
 
 def pillow_jpeg(array: np.ndarray, tables: QuantTables, subsampling: str = "4:2:0") -> bytes:
-    """Encode with Pillow (libjpeg-turbo) using exactly ``tables``."""
+    """Encode with Pillow (libjpeg-turbo) using exactly ``tables``; sampling factors Pillow cannot
+    set (4:4:0, 4:1:1, 4:1:0, "HxV,..." factors) with jpeglib's libjpeg-turbo 2.1 encoder."""
+    if array.ndim == 3 and subsampling not in ("4:4:4", "4:2:2", "4:2:0"):
+        return _turbo_jpeg(array, tables, subsampling)
     qtables = [tables.luma.flatten().tolist()]
     options = {}
     if array.ndim == 3:
         qtables.append(tables.chroma.flatten().tolist())
-        options["subsampling"] = {"4:4:4": 0, "4:2:0": 2}[subsampling]
+        options["subsampling"] = {"4:4:4": 0, "4:2:2": 1, "4:2:0": 2}[subsampling]
     buffer = io.BytesIO()
     Image.fromarray(array).save(buffer, "JPEG", qtables=qtables, **options)
     return buffer.getvalue()
+
+
+_LUMA_FACTORS = {"4:4:0": (1, 2), "4:1:1": (4, 1), "4:1:0": (4, 2)}
+
+
+def _turbo_jpeg(array: np.ndarray, tables: QuantTables, subsampling: str) -> bytes:
+    import jpeglib
+
+    if subsampling in _LUMA_FACTORS:
+        factors = [_LUMA_FACTORS[subsampling], (1, 1), (1, 1)]
+    else:
+        factors = [tuple(int(f) for f in part.split("x")) for part in subsampling.split(",")]
+    qt = np.stack([tables.luma.numpy(), tables.chroma.numpy()]).astype(np.uint16)
+    with tempfile.NamedTemporaryFile(suffix=".jpg") as file, jpeglib.version("turbo210"):
+        jpeg = jpeglib.from_spatial(np.ascontiguousarray(array))
+        jpeg.samp_factor = [[v, h] for h, v in factors]
+        jpeg.write_spatial(file.name, qt=qt)
+        return open(file.name, "rb").read()
 
 
 def libjpeg_coefficients(data: bytes) -> list[np.ndarray]:

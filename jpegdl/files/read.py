@@ -151,6 +151,8 @@ def _check_decoder(decoder: object) -> None:
 
 def _pillow_pixels(data: bytes, label: str, max_pixels: int) -> np.ndarray:
     """Pillow's decode, as ``read_picture`` does it, without its EXIF rotation."""
+    if data[:2] != b"\xff\xd8":
+        raise ValueError(f"{label}: not a JPEG stream (no SOI marker at the start)")
     try:
         header = read_frame_header(data, label)
     except ValueError:

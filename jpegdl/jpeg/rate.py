@@ -121,7 +121,8 @@ def estimate_rate(
         quantizer: the soft quantizer whose conditional PMF is coded (its ``alpha``, window
             and index range), or one per component (e.g. alpha = hardness / q^2 per table).
         size: the images' ``(H, W)``; bits are divided by ``H * W``.
-        subsampling: ``"4:2:0"`` or ``"4:4:4"`` (sets the DC coding order of luma).
+        subsampling: any mode ``encode`` accepts; 4:2:0 sets the DC coding order of luma (2 blocks
+            per MCU row), the others are estimated in raster order.
         dc: ``"difference"`` or ``"index"`` (see the module docstring).
         chroma: ``"separate"`` or ``"pooled"``.
     """

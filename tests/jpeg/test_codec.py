@@ -11,6 +11,10 @@ from jpegdl.jpeg import Coefficients, DiffJPEG, QuantTables, decode, encode
 from tests.helpers import libjpeg_coefficients, pillow_jpeg, pillow_pixels, to_tensor
 
 QUALITIES = [1, 10, 50, 75, 90, 95, 100]
+SUBSAMPLINGS = ["4:4:4", "4:2:0", "4:2:2", "4:4:0", "4:1:1", "4:1:0", "2x2,1x2,1x1", "1x1,2x2,1x1", "1x2,2x1,1x1"]
+# The two modes most files use get every quality; the others two qualities each.
+PHOTO_CASES = [(s, q) for s in SUBSAMPLINGS[:2] for q in QUALITIES]
+PHOTO_CASES += [(s, q) for s in SUBSAMPLINGS[2:] for q in (10, 90)]
 
 
 def _as_arrays(coefficients: Coefficients) -> list[np.ndarray]:
@@ -22,8 +26,7 @@ def _libjpeg_as_coefficients(data: bytes, tables: QuantTables, subsampling: str,
     return Coefficients(blocks[0], tuple(blocks[1:]), tables, subsampling, size)
 
 
-@pytest.mark.parametrize("subsampling", ["4:4:4", "4:2:0"])
-@pytest.mark.parametrize("quality", QUALITIES)
+@pytest.mark.parametrize(("subsampling", "quality"), PHOTO_CASES)
 def test_encode_equals_libjpeg_coefficients_on_photos(photos, subsampling, quality):
     tables = QuantTables.from_quality(quality)
     for image in photos.values():
@@ -34,8 +37,7 @@ def test_encode_equals_libjpeg_coefficients_on_photos(photos, subsampling, quali
             assert np.array_equal(mine, theirs)
 
 
-@pytest.mark.parametrize("subsampling", ["4:4:4", "4:2:0"])
-@pytest.mark.parametrize("quality", QUALITIES)
+@pytest.mark.parametrize(("subsampling", "quality"), PHOTO_CASES)
 def test_decode_equals_libjpeg_pixels_on_photos(photos, subsampling, quality):
     tables = QuantTables.from_quality(quality)
     for image in photos.values():
@@ -48,12 +50,12 @@ def test_decode_equals_libjpeg_pixels_on_photos(photos, subsampling, quality):
         assert torch.equal(round_trip, decoded)
 
 
-@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(
     height=st.integers(1, 67),
     width=st.integers(1, 67),
     channels=st.sampled_from([1, 3]),
-    subsampling=st.sampled_from(["4:4:4", "4:2:0"]),
+    subsampling=st.sampled_from(SUBSAMPLINGS),
     quality=st.integers(1, 100),
     seed=st.integers(0, 2**16),
 )
@@ -107,7 +109,7 @@ def test_float_pipeline_is_close_to_exact(photos):
 
 
 @pytest.mark.parametrize("quantizer", ["ste", "soft", "sampled"])
-@pytest.mark.parametrize("subsampling", ["4:4:4", "4:2:0"])
+@pytest.mark.parametrize("subsampling", ["4:4:4", "4:2:0", "4:2:2", "4:4:0", "4:1:1"])
 def test_gradients_reach_images_and_tables(quantizer, subsampling):
     x = torch.rand(2, 3, 19, 27, requires_grad=True)
     luma = QuantTables.from_quality(50).luma.float().requires_grad_()
@@ -173,7 +175,11 @@ def test_bad_images(images, message):
 def test_bad_arguments():
     x = torch.rand(2, 3, 8, 8)
     with pytest.raises(ValueError, match="subsampling"):
-        encode(x, 50, subsampling="4:1:1")
+        encode(x, 50, subsampling="4:3:1")
+    with pytest.raises(ValueError, match="subsampling"):
+        encode(x, 50, subsampling="3x1,2x1,1x1")  # fractional: 3 is not a multiple of 2
+    with pytest.raises(ValueError, match="subsampling"):
+        encode(x, 50, subsampling="4x2,2x1,1x1")  # 11 blocks per MCU, libjpeg allows 10
     with pytest.raises(ValueError, match="quantizer"):
         encode(x, 50, quantizer="nearest")
     with pytest.raises(ValueError, match="tables"):

@@ -125,5 +125,5 @@ def test_bad_arguments():
     with pytest.raises(ValueError, match="quantizer"):
         estimate_rate(coefficients, steps, [quantizer, quantizer], (8, 8))
     with pytest.raises(ValueError, match="subsampling"):
-        estimate_rate(coefficients, steps, quantizer, (8, 8), "4:1:1")
+        estimate_rate(coefficients, steps, quantizer, (8, 8), "4:3:1")
     assert math.isfinite(estimate_rate(coefficients, steps, quantizer, (8, 8)).bpp.item())
