@@ -114,3 +114,14 @@ def output_file(path: str, suffixes: Sequence[str], name: str = "out") -> Path:
     if not file.parent.is_dir():
         raise ValueError(f"{name}: the folder {str(file.parent)!r} does not exist")
     return file
+
+
+def subsampling(text: str) -> str:
+    """An argparse ``type`` for chroma sampling: a named mode (4:4:4, 4:2:2, 4:4:0, 4:2:0, 4:1:1,
+    4:1:0) or per-component factors such as ``2x2,1x2,1x1``."""
+    from jpegdl.jpeg.sampling import check_subsampling
+
+    try:
+        return check_subsampling(text)
+    except ValueError as err:
+        raise argparse.ArgumentTypeError(str(err).removeprefix("subsampling: ")) from None

@@ -7,7 +7,7 @@ import json
 import sys
 from pathlib import Path
 
-from jpegdl.cli.arguments import quality
+from jpegdl.cli.arguments import positive_int, quality, subsampling
 
 
 def _cmd_tables(args: argparse.Namespace) -> None:
@@ -71,6 +71,31 @@ def _cmd_info(args: argparse.Namespace) -> None:
             print("    " + " ".join(f"{v:3d}" for v in row))
 
 
+def _cmd_decode(args: argparse.Namespace) -> None:
+    from PIL import Image
+
+    from jpegdl.files import decode_pixels, read_coefficients, to_uint8
+    from jpegdl.files.pictures import MAX_PIXELS
+    from jpegdl.jpeg import decode
+
+    output = Path(args.output)
+    if output.suffix.lower() not in (".png", ".bmp", ".ppm", ".pgm", ".tif", ".tiff"):
+        raise ValueError(f"output: {args.output!r} must end in .png, .bmp, .ppm, .pgm or .tif (a lossless format)")
+    limit = args.max_pixels or MAX_PIXELS
+    if args.decoder == "jpegdl":
+        coefficients = read_coefficients(args.input, limit, name="input")
+        if coefficients.num_channels == 4:
+            raise ValueError(f"input {args.input!r}: a {coefficients.color.upper()} file decodes to 4 channels;"
+                             " use --decoder pillow for RGB")  # fmt: skip
+        pixels = to_uint8(decode(coefficients))
+    else:
+        pixels = decode_pixels(args.input, args.decoder, limit, name="input")
+    if not output.parent.is_dir():
+        raise ValueError(f"output: the folder {str(output.parent)!r} does not exist")
+    Image.fromarray(pixels).save(output)
+    print(f"wrote {args.output}: {pixels.shape[1]}x{pixels.shape[0]}, decoded by {args.decoder}")
+
+
 def add_codec_parsers(commands: argparse._SubParsersAction) -> None:
     tables = commands.add_parser("tables", help="print IJG quantization tables for a quality")
     tables.add_argument("--quality", "-q", type=quality, default=75, help="IJG quality 0..100 (default 75)")
@@ -87,10 +112,21 @@ def add_codec_parsers(commands: argparse._SubParsersAction) -> None:
     source = encode.add_mutually_exclusive_group(required=True)
     source.add_argument("--tables", "-t", help="tables JSON (from 'jpegdl tables' or learned)")
     source.add_argument("--quality", "-q", type=quality, help="IJG quality 0..100")
-    encode.add_argument("--subsampling", "-s", choices=("4:2:0", "4:4:4"), default="4:2:0",
-                        help="chroma subsampling of colour images (default 4:2:0, libjpeg's)")  # fmt: skip
+    encode.add_argument("--subsampling", "-s", type=subsampling, default="4:2:0",
+                        help="chroma subsampling of colour images: 4:4:4, 4:2:2, 4:4:0, 4:2:0 (default, libjpeg's),"
+                             " 4:1:1, 4:1:0, or per-component factors such as 2x2,1x2,1x1")  # fmt: skip
     encode.add_argument("--no-optimize", action="store_true", help="standard Huffman tables instead of optimized ones")
     encode.set_defaults(handler=_cmd_encode)
+
+    decode = commands.add_parser("decode", help="decode a JPEG file to a lossless picture (PNG, ...)")
+    decode.add_argument("input", help="a JPEG file")
+    decode.add_argument("output", help="picture to write (.png, .bmp, .ppm, .pgm, .tif)")
+    decode.add_argument("--decoder", "-d", default="jpegdl",
+                        help="jpegdl (default: the exact differentiable decoder, libjpeg-turbo's pixels), pillow,"
+                             " or a jpeglib build such as 6b, turbo210, 9e")  # fmt: skip
+    decode.add_argument("--max-pixels", type=positive_int, default=None,
+                        help="refuse larger frames before decoding (default 100,000,000)")  # fmt: skip
+    decode.set_defaults(handler=_cmd_decode)
 
     info = commands.add_parser("info", help="size, sampling, tables and bytes of a JPEG file")
     info.add_argument("file", help="a JPEG file (only its headers are read)")

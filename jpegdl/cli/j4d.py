@@ -18,6 +18,7 @@ from jpegdl.cli.arguments import (
     positive,
     positive_int,
     quality,
+    subsampling,
 )
 from jpegdl.cli.options import add_dataclass_flags, given_values
 
@@ -207,7 +208,7 @@ def _extend_tables_parser(commands: argparse._SubParsersAction) -> None:
                        help="lambda-matched steps sqrt(12 lambda / (ln2 pixels s)) instead of --scale")  # fmt: skip
     add_data_flags(group, "the dataset the model was trained on")
     group.add_argument("--images", type=positive_int, default=10_000, help="training images averaged (10000)")
-    group.add_argument("--subsampling", choices=("4:4:4", "4:2:0"), default="4:4:4", help=SUBSAMPLING_HELP)
+    group.add_argument("--subsampling", type=subsampling, default="4:4:4", help=SUBSAMPLING_HELP)
     add_device_flag(group)
     plain = tables.get_default("handler")
 
@@ -264,7 +265,7 @@ def add_j4d_parsers(commands: argparse._SubParsersAction) -> None:
     compress.add_argument("--probabilistic", action="store_true", help="draw indices from the soft PMF (jpeglib)")
     compress.add_argument("--hardness", type=float, help="hardness of the draws (default: from the tables JSON, or 8)")
     compress.add_argument("--round", action="store_true", help="round float tables to integers 1..255 first")
-    compress.add_argument("--subsampling", "-s", choices=("4:2:0", "4:4:4"), default=None,
+    compress.add_argument("--subsampling", "-s", type=subsampling, default=None,
                           help="chroma subsampling (default: the tables JSON's, else 4:2:0)")  # fmt: skip
     compress.add_argument("--seed", type=int, default=0, help="seed of the probabilistic draws (default: 0)")
     compress.add_argument("--workers", type=positive_int, default=1, help="encoding processes (1)")
@@ -291,7 +292,7 @@ def add_j4d_parsers(commands: argparse._SubParsersAction) -> None:
     add_data_flags(guided, "the dataset the model was trained on")
     guided.add_argument("--images", type=positive_int, default=10_000,
                         help="training images that estimate the sensitivity ladder (default: 10000)")  # fmt: skip
-    guided.add_argument("--subsampling", "-s", choices=("4:2:0", "4:4:4"), default="4:4:4", help=SUBSAMPLING_HELP)
+    guided.add_argument("--subsampling", "-s", type=subsampling, default="4:4:4", help=SUBSAMPLING_HELP)
     guided.add_argument("--overwrite", action="store_true", help="replace JPEG files that already exist in OUT_DIR")
     add_device_flag(guided)
     guided.set_defaults(handler=_cmd_compress_guided)
@@ -319,7 +320,7 @@ def add_j4d_parsers(commands: argparse._SubParsersAction) -> None:
                           help="training images that estimate the sensitivity tables (default: 10000)")  # fmt: skip
     evaluate.add_argument("--probabilistic-seeds", dest="probabilistic_seeds", type=int, nargs="*", default=[],
                           help="also write learned tables by probabilistic quantization with these seeds")  # fmt: skip
-    evaluate.add_argument("--subsampling", choices=("4:4:4", "4:2:0"), default="4:4:4", help=SUBSAMPLING_HELP)
+    evaluate.add_argument("--subsampling", type=subsampling, default="4:4:4", help=SUBSAMPLING_HELP)
     evaluate.add_argument("--limit-test", dest="limit_test", type=positive_int, metavar="N",
                           help="use only the first N test images (default: all)")  # fmt: skip
     evaluate.add_argument("--workers", type=positive_int, default=1, help="encoding processes (default: 1)")
