@@ -1,0 +1,285 @@
+"""Run every JPEG reader and the exact decoder on corpus files, each file in its own process.
+
+Not a test module: ``test_corpus.py`` runs it on the committed corpus, and by hand it measures
+a full corpus (``tests/files/build_corpus.py``) for the table in ``docs/codec.md``::
+
+    python -m tests.files.corpus_runner DIR [--json benchmarks/results/jpeg_corpus.json]
+
+One server process imports torch and jpegdl once, then forks a child per file. The child
+sets an address-space limit (``resource.setrlimit(RLIMIT_AS)``: its size at fork plus
+``--memory`` MiB), runs every reader, and sends one JSON record back; the server kills it
+after ``--timeout`` seconds. A record says, per reader, ``ok``, ``refused`` (the one-line
+message) or ``crash`` (a traceback, several lines, a temporary path, or death by a signal),
+and how the exact decode compares with libjpeg-turbo (Pillow's).
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import io
+import json
+import math
+import os
+import resource
+import select
+import signal
+import sys
+import tempfile
+import time
+import traceback
+from collections import Counter
+from pathlib import Path
+
+import numpy as np
+
+TEMP_MARKERS = ("/dev/shm", "jpegdl-", "/tmp/tmp")
+
+
+def _line_problem(message: str, path: Path) -> str | None:
+    """Why a refusal message is not an acceptable one-liner, or ``None``."""
+    if "\n" in message.strip():
+        return "several lines"
+    if any(marker in message for marker in TEMP_MARKERS) and str(path) not in message:
+        return "names a temporary file"
+    if path.name not in message and "input" not in message and "source" not in message:
+        return "does not name the file"
+    return None
+
+
+def _attempt(path: Path, action) -> tuple[dict, object]:
+    try:
+        return {"status": "ok"}, action()
+    except ValueError as err:
+        message = str(err)
+        problem = _line_problem(message, path)
+        if problem:
+            return {"status": "crash", "detail": f"{problem}: {message[:300]}"}, None
+        return {"status": "refused", "detail": message[:300]}, None
+    except Exception as err:  # noqa: BLE001 - recording every failure is the point
+        lines = traceback.format_exception(err)
+        return {"status": "crash", "detail": f"{type(err).__name__}: {err}"[:300], "trace": lines[-3:]}, None
+
+
+def _cli(argv: list[str], stderr_file: io.TextIOBase) -> dict:
+    from jpegdl.cli import main
+
+    start = stderr_file.tell()
+    try:
+        code = main(argv) or 0
+    except SystemExit as exit_:
+        code = exit_.code if isinstance(exit_.code, int) else 1
+    except Exception as err:  # noqa: BLE001
+        return {"status": "crash", "detail": f"{type(err).__name__}: {err}"[:300]}
+    sys.stderr.flush()
+    stderr_file.seek(start)
+    lines = [line for line in stderr_file.read().splitlines() if line.strip()]
+    stderr_file.seek(0, io.SEEK_END)
+    if code == 0:
+        return {"status": "ok"}
+    if code == 2 and len(lines) == 1 and not any(m in lines[0] for m in TEMP_MARKERS):
+        return {"status": "refused", "detail": lines[0][:300]}
+    return {"status": "crash", "detail": f"exit {code}: " + " | ".join(lines)[:300]}
+
+
+def _psnr(a: np.ndarray, b: np.ndarray) -> float:
+    mse = float(np.mean((a.astype(np.float64) - b.astype(np.float64)) ** 2))
+    return math.inf if mse == 0 else 10 * math.log10(255**2 / mse)
+
+
+def _pillow_raw(path: Path) -> np.ndarray | None:
+    """libjpeg-turbo's (Pillow's) pixels in the file's own colour space, or ``None`` if it refuses."""
+    from PIL import Image
+
+    try:
+        with Image.open(path) as image:
+            image.load()
+            return np.asarray(image)
+    except Exception:  # noqa: BLE001 - Pillow refusing is an outcome, not an error
+        return None
+
+
+def check_file(path: Path, stderr_file: io.TextIOBase) -> dict:
+    """Every reader on one file (in this process)."""
+    import torch
+
+    from jpegdl.files import decode_pixels, inspect, read_coefficients, read_frame_header, read_picture, to_uint8
+    from jpegdl.jpeg import decode
+
+    torch.set_num_threads(1)
+    record: dict = {"file": path.name, "bytes": path.stat().st_size}
+    try:
+        header = read_frame_header(path.read_bytes())
+        record["kind"] = {"frame": header.frame, "sampling": header.subsampling, "color": header.color,
+                          "precision": header.precision, "size": [header.height, header.width]}  # fmt: skip
+    except ValueError as err:
+        record["kind"] = {"unreadable_header": str(err)[:200]}
+    readers = {}
+    readers["inspect"], _ = _attempt(path, lambda: inspect(path))
+    readers["read_coefficients"], coefficients = _attempt(path, lambda: read_coefficients(path))
+    pixels = None
+    if coefficients is not None:
+        readers["decode"], pixels = _attempt(path, lambda: decode(coefficients))
+    for decoder in ("pillow", "turbo210", "6b"):
+        readers[f"read_image:{decoder}"], _ = _attempt(path, lambda d=decoder: decode_pixels(path, d))
+    readers["read_picture"], _ = _attempt(path, lambda: read_picture(path))
+    with tempfile.TemporaryDirectory() as folder:
+        readers["cli:info"] = _cli(["info", str(path)], stderr_file)
+        readers["cli:decode"] = _cli(["decode", str(path), f"{folder}/out.png"], stderr_file)
+        readers["cli:encode"] = _cli(["encode", str(path), f"{folder}/out.jpg", "-q", "75"], stderr_file)
+    record["readers"] = readers
+    reference = _pillow_raw(path)
+    record["pillow_decodes"] = reference is not None
+    if pixels is not None:
+        ours = to_uint8(pixels) if pixels.shape[1] in (1, 3) else _cmyk_uint8(pixels)
+        if coefficients.num_channels == 4:
+            ours = 255 - ours  # Pillow reads CMYK as Adobe's inverted CMYK
+        if reference is None:
+            record["exact"] = "pillow refuses"
+        elif reference.shape != ours.shape:
+            record["exact"] = f"shape {ours.shape} vs pillow {reference.shape}"
+        else:
+            psnr = _psnr(ours, reference)
+            record["exact"] = "equal" if math.isinf(psnr) else "approximate"
+            record["psnr"] = None if math.isinf(psnr) else round(psnr, 2)
+    return record
+
+
+def _cmyk_uint8(pixels) -> np.ndarray:
+    import torch
+
+    return torch.floor(pixels[0] * 255 + 0.5).to(torch.uint8).permute(1, 2, 0).numpy()
+
+
+def _child(path: Path, memory_mib: int, write_fd: int) -> None:
+    size = int(open("/proc/self/status").read().split("VmSize:")[1].split()[0]) * 1024
+    limit = size + memory_mib * 2**20
+    resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
+    sink = tempfile.TemporaryFile("w+")
+    os.dup2(sink.fileno(), 2)
+    sys.stderr = sink
+    try:
+        record = check_file(path, sink)
+    except MemoryError:
+        record = {"file": path.name, "crash": "memory limit"}
+    except BaseException as err:  # noqa: BLE001
+        record = {"file": path.name, "crash": f"{type(err).__name__}: {err}"[:300]}
+    with os.fdopen(write_fd, "w") as out:
+        out.write(json.dumps(record))
+
+
+def _warm_up() -> None:
+    """Run every reader once in the server, so children inherit loaded libraries and lazy imports."""
+    from PIL import Image
+
+    with tempfile.TemporaryDirectory() as folder, tempfile.TemporaryFile("w+") as sink:
+        path = Path(folder) / "warm.jpg"
+        Image.new("RGB", (16, 16), (90, 120, 200)).save(path, quality=90)
+        saved_fd, saved = os.dup(2), sys.stderr
+        os.dup2(sink.fileno(), 2)
+        sys.stderr = sink
+        try:
+            check_file(path, sink)
+        finally:
+            sys.stderr = saved
+            os.dup2(saved_fd, 2)
+            os.close(saved_fd)
+
+
+def run_files(paths: list[Path], timeout: float = 60.0, memory_mib: int = 2048) -> list[dict]:
+    """One forked child per file, each with ``timeout`` seconds and ``memory_mib`` MiB of address space."""
+    _warm_up()
+    records = []
+    for path in paths:
+        read_fd, write_fd = os.pipe()
+        started = time.monotonic()
+        pid = os.fork()
+        if pid == 0:
+            os.close(read_fd)
+            try:
+                _child(path, memory_mib, write_fd)
+            finally:
+                os._exit(0)
+        os.close(write_fd)
+        chunks = []
+        with os.fdopen(read_fd, "rb") as pipe:
+            while True:
+                left = timeout - (time.monotonic() - started)
+                ready, _, _ = select.select([pipe], [], [], max(left, 0))
+                if not ready:
+                    os.kill(pid, signal.SIGKILL)
+                    break
+                chunk = os.read(pipe.fileno(), 1 << 16)
+                if not chunk:
+                    break
+                chunks.append(chunk)
+        _, status = os.waitpid(pid, 0)
+        seconds = round(time.monotonic() - started, 2)
+        if not chunks:
+            cause = f"killed by signal {os.WTERMSIG(status)}" if os.WIFSIGNALED(status) else "no record"
+            record = {"file": path.name, "crash": "timeout" if seconds >= timeout else cause}
+        else:
+            record = json.loads(b"".join(chunks))
+        record["seconds"] = seconds
+        records.append(record)
+    return records
+
+
+def problems(record: dict) -> list[str]:
+    """What makes a record a failure: a crash, a hang, a reader's traceback, or an inexact decode
+    that the docs do not list (only ``equal`` or a documented approximation pass)."""
+    found = [f"{record['file']}: {record['crash']}"] if "crash" in record else []
+    for reader, outcome in record.get("readers", {}).items():
+        if outcome["status"] == "crash":
+            found.append(f"{record['file']}: {reader}: {outcome['detail']}")
+    return found
+
+
+def summary(records: list[dict]) -> dict:
+    """Outcome counts by category (frame, sampling, colour) and by reader."""
+    by_category: dict[str, Counter] = {}
+    by_reader: dict[str, Counter] = {}
+    for record in records:
+        kind = record.get("kind", {})
+        if "frame" in kind:
+            category = f"{kind['frame']} {kind['precision']}-bit, {kind['color']}, {kind['sampling']}"
+        else:
+            category = "no readable frame header"
+        outcome = record.get("exact") or (
+            "refused" if record.get("readers", {}).get("read_coefficients", {}).get("status") == "refused" else "crash"
+        )
+        by_category.setdefault(category, Counter())[outcome] += 1
+        for reader, result in record.get("readers", {}).items():
+            by_reader.setdefault(reader, Counter())[result["status"]] += 1
+    return {
+        "files": len(records),
+        "by_category": {k: dict(v) for k, v in sorted(by_category.items())},
+        "by_reader": {k: dict(v) for k, v in sorted(by_reader.items())},
+        "approximate": [{"file": r["file"], "psnr": r.get("psnr")} for r in records if r.get("exact") == "approximate"],
+        "problems": [p for r in records for p in problems(r)],
+        "max_seconds": max((r["seconds"] for r in records), default=0),
+    }
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description="Run every reader on every JPEG of a folder, one process each.")
+    parser.add_argument("folder", type=Path)
+    parser.add_argument("--json", type=Path, help="write the summary and records here")
+    parser.add_argument("--timeout", type=float, default=60.0)
+    parser.add_argument("--memory", type=int, default=2048, help="MiB of address space beyond the import size")
+    args = parser.parse_args(argv)
+    paths = sorted(p for p in args.folder.iterdir() if p.suffix.lower() != ".json")
+    started = time.perf_counter()
+    records = run_files(paths, args.timeout, args.memory)
+    result = summary(records)
+    result["command"] = "python -m tests.files.corpus_runner " + " ".join(argv or sys.argv[1:])
+    result["wall_seconds"] = round(time.perf_counter() - started, 1)
+    print(json.dumps({k: v for k, v in result.items() if k != "approximate"}, indent=1))
+    if args.json:
+        with contextlib.suppress(FileNotFoundError):
+            args.json.parent.mkdir(parents=True, exist_ok=True)
+        args.json.write_text(json.dumps({**result, "records": records}, indent=1) + "\n")
+
+
+if __name__ == "__main__":
+    main()
