@@ -20,10 +20,16 @@ class Segment:
 
 
 def parse_segments(data: bytes, name: str = "data") -> list[Segment]:
-    """Walk the marker segments of a JPEG stream.
+    """Walk the marker segments of a JPEG stream as libjpeg does.
+
+    Like libjpeg, bytes that are not a marker where one is expected are skipped (libjpeg's
+    "extraneous bytes before marker" warning), and once a scan has ended at a marker, a
+    truncated or missing tail ends the stream as an EOI would (libjpeg warns and stops there);
+    that EOI is recorded at ``len(data)``.
 
     Raises:
-        ValueError: not a JPEG stream, a truncated segment, or no EOI after the last scan.
+        ValueError: not a JPEG stream, a truncated segment before any scan, or scan data that
+            runs to the end of the file (a truncated file).
     """
     if not isinstance(data, (bytes, bytearray, memoryview)):
         raise ValueError(f"{name}: expected bytes, got {type(data).__name__}")
@@ -33,10 +39,14 @@ def parse_segments(data: bytes, name: str = "data") -> list[Segment]:
     segments = [Segment(SOI, 0, 0)]
     pos = 2
     while True:
-        while pos < len(data) and data[pos] == 0xFF and pos + 1 < len(data) and data[pos + 1] == 0xFF:
-            pos += 1  # fill bytes
-        if pos + 1 >= len(data) or data[pos] != 0xFF:
+        found = _next_marker(data, pos)
+        scanned = any(s.marker == SOS for s in segments)
+        if found is None:
+            if scanned:
+                segments.append(Segment(EOI, len(data), 0))
+                return segments
             raise ValueError(f"{name}: corrupt or truncated JPEG (expected a marker at byte {pos})")
+        pos = found
         marker = data[pos + 1]
         if marker == EOI:
             segments.append(Segment(EOI, pos, 0))
@@ -45,11 +55,12 @@ def parse_segments(data: bytes, name: str = "data") -> list[Segment]:
             segments.append(Segment(marker, pos, 0))
             pos += 2
             continue
-        if pos + 4 > len(data):
-            raise ValueError(f"{name}: truncated JPEG (segment header at byte {pos})")
-        length = int.from_bytes(data[pos + 2 : pos + 4], "big")
+        length = int.from_bytes(data[pos + 2 : pos + 4], "big") if pos + 4 <= len(data) else 0
         end = pos + 2 + length
         if length < 2 or end > len(data):
+            if scanned:
+                segments.append(Segment(EOI, len(data), 0))
+                return segments
             raise ValueError(f"{name}: truncated JPEG (segment 0xFF{marker:02X} at byte {pos} runs past the end)")
         if marker != SOS:
             segments.append(Segment(marker, pos, length))
@@ -60,6 +71,22 @@ def parse_segments(data: bytes, name: str = "data") -> list[Segment]:
             raise ValueError(f"{name}: truncated JPEG (scan data starting at byte {end} has no end marker)")
         segments.append(Segment(SOS, pos, length, scan_end - end))
         pos = scan_end
+
+
+def _next_marker(data: bytes, pos: int) -> int | None:
+    """Offset of the next marker's ``FF`` at or after ``pos`` (libjpeg's ``next_marker``): skips
+    non-marker bytes, fill ``FF`` bytes and stuffed ``FF 00``."""
+    while True:
+        pos = data.find(b"\xff", pos)
+        if pos < 0:
+            return None
+        while pos + 1 < len(data) and data[pos + 1] == 0xFF:
+            pos += 1
+        if pos + 1 >= len(data):
+            return None
+        if data[pos + 1] != 0x00:
+            return pos
+        pos += 2
 
 
 def _scan_end(data: bytes, start: int) -> int | None:
@@ -127,9 +154,9 @@ def strip_metadata(data: bytes, name: str = "data") -> bytes:
     for segment in parse_segments(data, name):
         if segment.marker in _METADATA:
             continue
-        if segment.marker in (SOI, EOI) or segment.marker in _STANDALONE:
-            size = 2
-        else:
-            size = 2 + segment.length + segment.scan_bytes
+        if segment.marker == EOI:
+            pieces.append(b"\xff\xd9")  # may be implied (at the end of the data)
+            continue
+        size = 2 + segment.length + segment.scan_bytes  # SOI and standalone markers: 2 bytes
         pieces.append(data[segment.offset : segment.offset + size])
     return b"".join(pieces)

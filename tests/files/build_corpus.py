@@ -16,7 +16,7 @@ Usage::
     python tests/files/build_corpus.py OUT_DIR [--mirrors /work/.mirror] [--max-bytes 200000]
 
 Writes ``OUT_DIR/<source>--<path>.jpg`` (duplicates by content dropped) and ``OUT_DIR/MANIFEST.json``.
-The committed subset in ``tests/files/corpus`` was made with ``--max-bytes 12000``.
+The committed subset in ``tests/files/corpus`` was made with ``--max-bytes 16000``.
 """
 
 from __future__ import annotations
@@ -39,6 +39,7 @@ SOURCES = {
     "fuzzing-corpus": ("strongcourage+fuzzing-corpus", "jpg/"),
 }
 SUFFIXES = (".jpg", ".jpeg", ".jfif", ".jpe", ".mpo")
+ALWAYS = {"Tests/images/pil_sample_cmyk.jpg"}  # YCCK from Photoshop: kept whatever --max-bytes says
 
 
 def _git(mirror: Path, *args: str) -> bytes:
@@ -54,7 +55,8 @@ def external_files(mirrors: Path, max_bytes: int) -> list[tuple[str, str, str, b
         for line in _git(mirror, "ls-tree", "-r", "-l", "HEAD", prefix).decode().splitlines():
             meta, path = line.split("\t", 1)
             size = meta.split()[3]
-            if not path.lower().endswith(SUFFIXES) or not size.isdigit() or int(size) > max_bytes:
+            too_big = not size.isdigit() or (int(size) > max_bytes and path not in ALWAYS)
+            if not path.lower().endswith(SUFFIXES) or too_big:
                 continue
             out.append((source, commit, path, _git(mirror, "show", f"HEAD:{path}")))
     return out
@@ -111,7 +113,8 @@ def made_files(mirrors: Path) -> dict[str, bytes]:
     base = _pillow(small, quality=80)
     made["icc-254-chunks.jpg"] = base[:2] + chunks + base[2:]
     sof = base.index(b"\xff\xc0")
-    made["bomb-8146x8500.jpg"] = base[: sof + 5] + (8500).to_bytes(2, "big") + (8146).to_bytes(2, "big") + base[sof + 9 :]
+    claim = (8500).to_bytes(2, "big") + (8146).to_bytes(2, "big")  # height, width
+    made["bomb-8146x8500.jpg"] = base[: sof + 5] + claim + base[sof + 9 :]
     made["truncated-half.jpg"] = base[: len(base) // 2]
     return made
 
@@ -124,7 +127,7 @@ def build(out: Path, mirrors: Path, max_bytes: int) -> dict[str, dict]:
     entries += [("made", "", name, data) for name, data in made_files(mirrors).items()]
     for source, commit, path, data in entries:
         digest = hashlib.sha1(data).hexdigest()
-        if digest in seen or len(data) > max_bytes:
+        if digest in seen or (len(data) > max_bytes and path not in ALWAYS):
             continue
         seen.add(digest)
         name = f"{source}--{path.replace('/', '-')}"

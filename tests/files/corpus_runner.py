@@ -56,7 +56,7 @@ def _attempt(path: Path, action) -> tuple[dict, object]:
         if problem:
             return {"status": "crash", "detail": f"{problem}: {message[:300]}"}, None
         return {"status": "refused", "detail": message[:300]}, None
-    except Exception as err:  # noqa: BLE001 - recording every failure is the point
+    except Exception as err:
         lines = traceback.format_exception(err)
         return {"status": "crash", "detail": f"{type(err).__name__}: {err}"[:300], "trace": lines[-3:]}, None
 
@@ -69,7 +69,7 @@ def _cli(argv: list[str], stderr_file: io.TextIOBase) -> dict:
         code = main(argv) or 0
     except SystemExit as exit_:
         code = exit_.code if isinstance(exit_.code, int) else 1
-    except Exception as err:  # noqa: BLE001
+    except Exception as err:
         return {"status": "crash", "detail": f"{type(err).__name__}: {err}"[:300]}
     sys.stderr.flush()
     stderr_file.seek(start)
@@ -95,7 +95,7 @@ def _pillow_raw(path: Path) -> np.ndarray | None:
         with Image.open(path) as image:
             image.load()
             return np.asarray(image)
-    except Exception:  # noqa: BLE001 - Pillow refusing is an outcome, not an error
+    except Exception:
         return None
 
 
@@ -152,17 +152,20 @@ def _cmyk_uint8(pixels) -> np.ndarray:
 
 
 def _child(path: Path, memory_mib: int, write_fd: int) -> None:
-    size = int(open("/proc/self/status").read().split("VmSize:")[1].split()[0]) * 1024
+    size = int(Path("/proc/self/status").read_text().split("VmSize:")[1].split()[0]) * 1024
     limit = size + memory_mib * 2**20
     resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
-    sink = tempfile.TemporaryFile("w+")
+    sink = tempfile.TemporaryFile("w+")  # noqa: SIM115 - the child's stderr until it exits
+    quiet = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(quiet, 1)
+    sys.stdout = open(os.devnull, "w")  # noqa: SIM115 - lives as long as this child
     os.dup2(sink.fileno(), 2)
     sys.stderr = sink
     try:
         record = check_file(path, sink)
     except MemoryError:
         record = {"file": path.name, "crash": "memory limit"}
-    except BaseException as err:  # noqa: BLE001
+    except BaseException as err:
         record = {"file": path.name, "crash": f"{type(err).__name__}: {err}"[:300]}
     with os.fdopen(write_fd, "w") as out:
         out.write(json.dumps(record))
