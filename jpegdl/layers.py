@@ -40,7 +40,7 @@ class JPEGLayer(nn.Module):
         step_range: steps are clamped into ``[low, high]`` before every training forward pass.
             The steps are trained in log space (:class:`jpegdl.tables.TrainableTables`): a
             learning rate is a relative change per step.
-        subsampling: ``"4:4:4"`` (JPEG-DL) or ``"4:2:0"``.
+        subsampling: ``"4:4:4"`` (JPEG-DL) or any mode ``jpegdl.encode`` accepts (``"4:2:0"``, ``"4:2:2"``, ...).
         exact: libjpeg's integer arithmetic in the forward pass (straight-through gradients).
         mode: ``"soft"``, ``"ste"`` (hard rounding, straight-through gradient) or ``"hard"``
             (the tables rounded to integers 1..255, as in a file; gradients reach the images

@@ -17,7 +17,7 @@ def test_parameter_count_and_table_export():
     assert torch.equal(layer.tables().rounded().luma, QuantTables.from_quality(60).luma)
 
 
-@pytest.mark.parametrize("subsampling", ["4:4:4", "4:2:0"])
+@pytest.mark.parametrize("subsampling", ["4:4:4", "4:2:0", "4:2:2", "4:4:0", "4:1:1"])
 def test_hard_mode_equals_a_real_jpeg_file(photos, subsampling):
     layer = JPEGLayer(init=QuantTables(torch.full((8, 8), 7.4), torch.full((8, 8), 20.6)), subsampling=subsampling)
     layer.mode = "hard"
@@ -90,7 +90,7 @@ def test_prepend_normalises_after_the_layer():
         ({"step_range": (0, 255)}, "step_range"),
         ({"alpha": -1.0}, "alpha"),
         ({"hardness": 0.0}, "hardness"),
-        ({"subsampling": "4:2:2"}, "subsampling"),
+        ({"subsampling": "4:3:1"}, "subsampling"),
     ],
 )
 def test_bad_layer_options(kwargs, message):
