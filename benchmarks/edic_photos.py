@@ -1,12 +1,15 @@
-"""EDIC vs equally trained CompressAI hyperpriors vs JPEG / mozjpeg on held-out photos, plus coding speed
-against CompressAI's autoregressive mbt2018.
+"""EDIC vs the equally trained mean-scale hyperprior (mbt2018-mean) vs JPEG / mozjpeg on held-out photos,
+and EDIC's decode time (with its split) against CompressAI's autoregressive mbt2018.
 
-Every learned codec is trained by this script on the same data (random 128x128 crops of the deduplicated
-Debian wallpapers) with the same seed, steps, batch and learning rate; then all codecs encode the five
-scikit-image photos to real bytes. bpp counts whole files (.edic with its 38-byte header; JPEG files with
-all their markers). BD-rate is against libjpeg-turbo JPEG (Pillow, 4:2:0, optimized Huffman) on PSNR.
+The codecs are the variable-rate models trained by ``benchmarks/edic_photos_train.py`` (same recipe, data,
+seed and steps for both), evaluated at the same step (``--step``; default: the latest snapshot both have).
+Test pictures were never used for training or for choosing settings: the test split of the offline
+wallpapers (split by file; scaled to a short side of 512), scikit-image's photos and scikit-learn's two.
+Every bpp counts whole files (``.edic`` with its header; JPEG files with all their markers); PSNR is on
+8-bit RGB, MS-SSIM as in CompressAI. BD-rates (Bjontegaard, PCHIP) are per picture, then averaged over
+pictures, with a bootstrap 95 % interval over pictures (and on the mean curves for reference).
 
-    PYTHONPATH=. python benchmarks/edic_photos.py --threads 1        # trains 9 codecs, then evaluates
+    PYTHONPATH=.:benchmarks python benchmarks/edic_photos.py --runs /work/edic_runs
 """
 
 from __future__ import annotations
@@ -24,243 +27,266 @@ from common import RESULTS, write_results
 from PIL import Image
 
 from jpegdl.data.photos import PHOTO_NAMES, load_photo
-from jpegdl.edic import CodecConfig, build_model, decode_image, encode_image
-from jpegdl.edic.checkpoint import load_codec, save_codec
-from jpegdl.edic.data import WALLPAPER_FOLDERS, deduplicate, find_images, load_training_images
+from jpegdl.edic import decode_image, encode_image, pad_to_stride, unpack
+from jpegdl.edic.checkpoint import load_codec
+from jpegdl.edic.codec import model_id
 from jpegdl.edic.evaluate import evaluate_codec, quality_point
-from jpegdl.edic.training import TrainSettings, train_and_save
 from jpegdl.evaluate.bjontegaard import bd_accuracy, bd_rate
 from jpegdl.files import jpeg_bytes, mozjpeg_encode
 
-SIZES = {"channels": 64, "latent_channels": 96, "enhance_channels": 16, "enhance_blocks": 1, "enhance_residuals": 2}
-VARIANTS = {  # name -> (config overrides, trained at every lambda or only at the first)
-    "edic": ({}, True),
-    "edic-no-attention": ({"attention": False}, False),
-    "edic-single-gaussian": ({"components": 1}, False),
-    "edic-no-enhancement": ({"enhancement": False}, False),
-    "bmshj2018-hyperprior": ({"architecture": "bmshj2018-hyperprior"}, True),
-    "mbt2018-mean": ({"architecture": "mbt2018-mean"}, True),
-}
-JPEG_QUALITIES = (1, 2, 3, 5, 8, 10, 15, 20, 30, 40, 50, 60, 70, 80, 90)
+CODECS = ("edic", "mbt2018-mean")
+JPEG_QUALITIES = (2, 4, 6, 8, 10, 13, 16, 20, 25, 30, 40, 50, 60, 70, 80, 90, 95)
+TEST_SHORT_SIDE = 512
 
 
-def finished(folder: Path, steps: int) -> bool:
-    """A run folder whose codec was saved after exactly ``steps`` training steps."""
-    history = folder / "history.json"
-    return (folder / "codec.pt").is_file() and (folder / "time.json").is_file() and history.is_file() and len(
-        json.loads(history.read_text())["history"]) == steps
+def _tensor(pixels: np.ndarray) -> torch.Tensor:
+    return torch.from_numpy(np.ascontiguousarray(pixels[..., :3])).permute(2, 0, 1).float() / 255
 
 
-def photos() -> dict[str, torch.Tensor]:
-    return {n: torch.from_numpy(load_photo(n)).permute(2, 0, 1).float() / 255 for n in PHOTO_NAMES}
+def test_pictures(runs: Path) -> dict[str, torch.Tensor]:
+    """name -> float (3, H, W) in [0, 1]: wallpaper test split (short side 512), skimage and sklearn photos."""
+    splits = json.loads((runs / f"{CODECS[0]}-seed0" / "data.json").read_text())["splits"]
+    pictures = {}
+    for path in splits["test"]:
+        with Image.open(path) as image:
+            image = image.convert("RGB")
+            scale = TEST_SHORT_SIDE / min(image.size)
+            if scale < 1:
+                image = image.resize((round(image.width * scale), round(image.height * scale)), Image.LANCZOS)
+            pictures[f"wallpaper:{Path(path).parent.parent.parent.name if 'contents' in path else Path(path).stem}"
+                     ] = _tensor(np.asarray(image))  # fmt: skip
+    for name in PHOTO_NAMES:
+        pictures[f"skimage:{name}"] = _tensor(load_photo(name))
+    try:
+        from sklearn.datasets import load_sample_image
+
+        for name in ("china.jpg", "flower.jpg"):
+            pictures[f"sklearn:{name}"] = _tensor(load_sample_image(name))
+    except ImportError:
+        print("note: scikit-learn not installed; its two photos are left out")
+    return pictures
 
 
-def mean_point(points: list[dict]) -> dict:
-    keys = ("bpp", "psnr", "ms_ssim")
-    return {k: float(np.mean([p[k] for p in points])) for k in keys}
-
-
-def jpeg_curves(images: dict[str, torch.Tensor]) -> dict[str, list[dict]]:
-    encoders = {"jpeg": lambda px, q: jpeg_bytes(px, q, "4:2:0"), "mozjpeg": lambda px, q: mozjpeg_encode(px, q)}
-    curves = {}
-    for name, encode in encoders.items():
-        curve = []
-        for quality in JPEG_QUALITIES:
+def jpeg_points(pictures: dict[str, torch.Tensor]) -> dict[str, dict[str, list[dict]]]:
+    """encoder -> picture -> one point per quality (whole-file bytes)."""
+    encoders = {"jpeg": lambda px, q: jpeg_bytes(px, q, "4:2:0", optimize=True),
+                "mozjpeg": lambda px, q: mozjpeg_encode(px, q, "4:2:0")}
+    curves: dict[str, dict[str, list[dict]]] = {}
+    for encoder, encode in encoders.items():
+        curves[encoder] = {}
+        for name, picture in pictures.items():
+            pixels = (picture * 255).round().byte().permute(1, 2, 0).numpy()
             points = []
-            for image in images.values():
-                pixels = (image * 255).round().byte().permute(1, 2, 0).numpy()
+            for quality in JPEG_QUALITIES:
                 data = encode(pixels, quality)
-                decoded = np.asarray(Image.open(io.BytesIO(data)).convert("RGB"))
-                points.append(quality_point(image[None], torch.from_numpy(decoded.copy()).permute(2, 0, 1)[None]
-                                            .float() / 255, len(data)))
-            curve.append({"quality": quality, **mean_point(points)})
-        curves[name] = curve
+                decoded = _tensor(np.asarray(Image.open(io.BytesIO(data)).convert("RGB")))
+                points.append({"quality": quality, **quality_point(picture[None], decoded[None], len(data))})
+            curves[encoder][name] = points
     return curves
 
 
-def rate_vs_reference(reference: list[dict], point: dict) -> float | None:
-    """bpp of ``point`` over the reference's bpp at the same PSNR (log-linear interpolation), minus 1."""
-    ref = sorted((p["psnr"], math.log(p["bpp"])) for p in reference)
-    psnrs, log_rates = zip(*ref, strict=True)
-    if not psnrs[0] <= point["psnr"] <= psnrs[-1]:
-        return None
-    return math.exp(math.log(point["bpp"]) - float(np.interp(point["psnr"], psnrs, log_rates))) - 1
+def msssim_db(value: float) -> float:
+    return -10 * math.log10(max(1 - value, 1e-12))
 
 
-def time_codec(model, config, image: torch.Tensor, repeats: int) -> dict:
-    """Median wall seconds of whole-image encode and decode (after one warm-up)."""
-    data = encode_image(model, config, image)
-    decode_image(model, config, data)
-    enc, dec = [], []
-    for _ in range(repeats):
+def bd_pair(reference: list[dict], test: list[dict], key: str) -> tuple[float | None, float | None]:
+    """(BD-rate, BD-quality) of ``test`` against ``reference`` on PSNR or MS-SSIM (in dB)."""
+    def curve(points):
+        return [(p["bpp"], p["psnr"] if key == "psnr" else msssim_db(p["ms_ssim"])) for p in points]
+
+    rate, quality = bd_rate(curve(reference), curve(test)), bd_accuracy(curve(reference), curve(test))
+    return (None if rate is None else rate["bd_rate"]), (None if quality is None else quality["bd_accuracy"])
+
+
+def summarize(per_picture: dict[str, float | None], rounds: int = 2000) -> dict:
+    values = np.array([v for v in per_picture.values() if v is not None], dtype=np.float64)
+    if not len(values):
+        return {"mean": None, "low": None, "high": None, "pictures": 0}
+    rng = np.random.default_rng(0)
+    means = values[rng.integers(0, len(values), (rounds, len(values)))].mean(axis=1)
+    return {"mean": float(values.mean()), "low": float(np.quantile(means, 0.025)),
+            "high": float(np.quantile(means, 0.975)), "pictures": len(values)}
+
+
+def mean_curve(curves: dict[str, list[dict]]) -> list[dict]:
+    names = list(curves)
+    count = len(curves[names[0]])
+    return [{k: float(np.mean([curves[n][i][k] for n in names])) for k in ("bpp", "psnr", "ms_ssim")}
+            for i in range(count)]
+
+
+@torch.inference_mode()
+def decode_split(model, config, picture: torch.Tensor, rate: int, repeats: int) -> dict:
+    """Median seconds of EDIC's decode stages on one picture: entropy decoding of z and y (with the hyper-
+    synthesis that gives y's tables), synthesis g_s, enhancement; and of the whole decode_image."""
+    from jpegdl.edic.mixture import decode_symbols
+
+    data = encode_image(model, config, picture, model_id(model, config, rate), rate)
+    stream = unpack(data)
+    gains = model._gains(rate, 1, torch.device("cpu")) if config.lmbdas else None
+    stages: dict[str, list[float]] = {"entropy_z": [], "hyper_synthesis": [], "entropy_y": [], "synthesis": [],
+                                      "enhancement": [], "total": []}
+    for _ in range(repeats + 1):
+        times = {}
         start = time.perf_counter()
-        data = encode_image(model, config, image)
-        enc.append(time.perf_counter() - start)
+        z_hat = model.entropy_bottleneck.decompress([stream.strings[1]], torch.Size(stream.latent_shape))
+        times["entropy_z"] = time.perf_counter() - start
         start = time.perf_counter()
-        decode_image(model, config, data)
-        dec.append(time.perf_counter() - start)
-    return {"encode_s": float(np.median(enc)), "decode_s": float(np.median(dec)), "bytes": len(data)}
+        means, scales, weights = model.mixture(z_hat)
+        times["hyper_synthesis"] = time.perf_counter() - start
+        start = time.perf_counter()
+        y_hat = decode_symbols(stream.strings[0], means, scales, weights)
+        times["entropy_y"] = time.perf_counter() - start
+        start = time.perf_counter()
+        image = model.g_s(y_hat if gains is None else y_hat * gains[1])
+        times["synthesis"] = time.perf_counter() - start
+        start = time.perf_counter()
+        model.enhance(image)
+        times["enhancement"] = time.perf_counter() - start
+        start = time.perf_counter()
+        decode_image(model, config, data, model_id(model, config, rate))
+        times["total"] = time.perf_counter() - start
+        if _:  # the first round warms up
+            for key, value in times.items():
+                stages[key].append(value)
+    megapixels = picture.shape[-1] * picture.shape[-2] / 1e6
+    return {key: float(np.median(values)) for key, values in stages.items()} | {"megapixels": megapixels,
+                                                                               "bytes": len(data)}
 
 
-def time_autoregressive(image: torch.Tensor) -> dict:
-    """CompressAI's mbt2018 (quality 1: N=M=192, serial context model), untrained weights."""
+@torch.inference_mode()
+def time_autoregressive(picture: torch.Tensor, quality: int) -> dict:
+    """CompressAI's mbt2018 (serial autoregressive context model), untrained weights: its serial decode
+    visits every latent position whatever the weights, so the time is what a trained model would take."""
     from compressai.zoo import mbt2018
 
-    from jpegdl.edic import pad_to_stride
-
-    model = mbt2018(quality=1, pretrained=False).eval()
+    model = mbt2018(quality=quality, pretrained=False).eval()
     model.update(force=True)
-    x = pad_to_stride(image[None])
-    with torch.no_grad():
-        start = time.perf_counter()
-        encoded = model.compress(x)
-        encode_s = time.perf_counter() - start
-        start = time.perf_counter()
-        model.decompress(encoded["strings"], encoded["shape"])
-        decode_s = time.perf_counter() - start
-    return {"encode_s": encode_s, "decode_s": decode_s, "bytes": sum(len(s[0]) for s in encoded["strings"])}
+    x = pad_to_stride(picture[None])
+    encoded = model.compress(x)
+    start = time.perf_counter()
+    model.decompress(encoded["strings"], encoded["shape"])
+    decode_s = time.perf_counter() - start
+    megapixels = picture.shape[-1] * picture.shape[-2] / 1e6
+    return {"decode_s": decode_s, "megapixels": megapixels, "quality": quality}
+
+
+def latest_common_step(runs: Path) -> int:
+    steps = [
+        {int(p.stem.split("-")[1]) for p in (runs / f"{codec}-seed0" / "snapshots").glob("step-*.pt")}
+        for codec in CODECS
+    ]
+    common = set.intersection(*steps)
+    if not common:
+        raise SystemExit(f"no step has a snapshot of every codec under {runs}")
+    return max(common)
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--steps", type=int, default=700)
-    parser.add_argument("--batch-size", type=int, default=4)
-    parser.add_argument("--crop", type=int, default=128)
-    parser.add_argument("--lr", type=float, default=1e-3)
-    parser.add_argument("--lmbdas", type=float, nargs="+", default=[0.0067, 0.025])
-    parser.add_argument("--runs", default=str(RESULTS / "edic_photos_runs"), help="training folders (resumable)")
+    parser.add_argument("--runs", default=str(RESULTS / "edic_runs"), help="folders of edic_photos_train.py")
+    parser.add_argument("--step", type=int, help="evaluate the snapshots of this step (default: latest common)")
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--timing-repeats", type=int, default=3)
-    parser.add_argument("--variants", nargs="+", choices=tuple(VARIANTS), default=list(VARIANTS))
-    parser.add_argument("--name", default="edic_photos", help="results/NAME.json and NAME.png")
+    parser.add_argument("--name", default="edic_photos")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
-
     runs = Path(args.runs)
-    jobs = [(variant, lmbda) for variant in args.variants
-            for lmbda in (args.lmbdas if VARIANTS[variant][1] else args.lmbdas[:1])]
-    data_facts = runs / "data.json"
-    if all(finished(runs / f"{v}-{lmbda:g}", args.steps) for v, lmbda in jobs) and data_facts.is_file():
-        train_images, facts = None, json.loads(data_facts.read_text())  # evaluation only
-    else:
-        paths = find_images([f for f in WALLPAPER_FOLDERS if Path(f).is_dir()])
-        train_images = load_training_images(deduplicate(paths), short_side=512, min_side=args.crop)
-        facts = {"training_images": len(train_images), "files": len(paths)}
-        runs.mkdir(parents=True, exist_ok=True)
-        data_facts.write_text(json.dumps(facts))
-    print(f"data: {facts['training_images']} distinct training images from {facts['files']} files", flush=True)
+    step = args.step or latest_common_step(runs)
+    pictures = test_pictures(runs)
+    print(f"{len(pictures)} test pictures; codecs at step {step}", flush=True)
 
-    test_images = photos()
-    results: dict[str, dict] = {}
-    for variant, lmbda in jobs:
-        config = CodecConfig(**{**SIZES, **VARIANTS[variant][0]})
-        settings = TrainSettings(lmbda=lmbda, steps=args.steps, batch_size=args.batch_size, lr=args.lr,
-                                 checkpoint_every=100)
-        folder = runs / f"{variant}-{lmbda:g}"
-        if not finished(folder, args.steps):
-            wall, cpu = time.perf_counter(), time.process_time()
-            train_and_save(config, settings, train_images, folder, crop=args.crop, resume=True, progress=False)
-            wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
-            (folder / "time.json").write_text(json.dumps({"train_wall_s": wall, "train_cpu_s": cpu}))
-        spent = json.loads((folder / "time.json").read_text())
-        wall, cpu = spent["train_wall_s"], spent["train_cpu_s"]
-        history = json.loads((folder / "history.json").read_text())["history"]
-        model, config = load_codec(folder / "codec.pt")
-        evaluation = evaluate_codec(model, config, test_images)
-        tail = history[-50:]
-        results[f"{variant}@{lmbda:g}"] = {
-            "variant": variant, "lmbda": lmbda, "config": config.to_dict(), "train_wall_s": wall,
-            "train_cpu_s": cpu, "parameters": sum(p.numel() for p in model.parameters()),
-            "final_train_bpp": float(np.mean([r["bpp"] for r in tail])),
-            "final_train_mse": float(np.mean([r["distortion"] for r in tail])), **evaluation,
-        }
-        mean = evaluation["mean"]
-        print(f"{variant:22s} lambda {lmbda:<7g} {mean['bpp']:.3f} bpp {mean['psnr']:6.2f} dB "
-              f"MS-SSIM {mean['ms_ssim']:.4f}  train {wall:.0f} s wall / {cpu:.0f} s CPU", flush=True)
+    learned: dict[str, dict] = {}
+    training: dict[str, dict] = {}
+    for codec in CODECS:
+        folder = runs / f"{codec}-seed0"
+        model, config = load_codec(folder / "snapshots" / f"step-{step}.pt")
+        chunks = json.loads((folder / "time.json").read_text())["chunks"]
+        training[codec] = {"steps": step, "cpu_hours": sum(c["cpu_s"] for c in chunks if c["until"] <= step) / 3600,
+                           "wall_hours": sum(c["wall_s"] for c in chunks if c["until"] <= step) / 3600,
+                           "parameters": sum(p.numel() for p in model.parameters()), "config": config.to_dict()}
+        learned[codec] = {}
+        for rate in range(config.rates):
+            evaluation = evaluate_codec(model, config, pictures, rate)
+            learned[codec][rate] = evaluation
+            mean = evaluation["mean"]
+            print(f"{codec:13s} q{rate + 1} {mean['bpp']:.3f} bpp {mean['psnr']:6.2f} dB MS-SSIM "
+                  f"{mean['ms_ssim']:.4f}", flush=True)
+    per_picture_curves = {codec: {name: [learned[codec][r]["images"][name] for r in sorted(learned[codec])]
+                                  for name in pictures} for codec in CODECS}  # fmt: skip
+    per_picture_curves.update(jpeg_points(pictures))
 
-    curves = jpeg_curves(test_images)
-    learned = {}
-    for result in results.values():
-        learned.setdefault(result["variant"], []).append({"lmbda": result["lmbda"], **result["mean"]})
     comparisons = {}
-    for variant, points in {**learned, "mozjpeg": curves["mozjpeg"]}.items():
-        reference, test = [(p["bpp"], p["psnr"]) for p in curves["jpeg"]], [(p["bpp"], p["psnr"]) for p in points]
-        bd, bd_psnr = bd_rate(reference, test), bd_accuracy(reference, test)
-        comparisons[variant] = {
-            "bd_rate_vs_jpeg": None if bd is None else bd["bd_rate"],
-            "bd_interval_db": None if bd is None else bd["interval"],
-            "bd_psnr_vs_jpeg_db": None if bd_psnr is None else bd_psnr["bd_accuracy"],
-            "bd_psnr_interval_bpp": None if bd_psnr is None else bd_psnr["interval"],
-            "rate_vs_jpeg_at_equal_psnr": [rate_vs_reference(curves["jpeg"], p) for p in points],
-        }
+    for test, reference in (("edic", "jpeg"), ("mbt2018-mean", "jpeg"), ("mozjpeg", "jpeg"), ("edic", "mozjpeg"),
+                            ("edic", "mbt2018-mean")):
+        row = {}
+        for key in ("psnr", "ms_ssim"):
+            rates, qualities = {}, {}
+            for name in pictures:
+                rates[name], qualities[name] = bd_pair(per_picture_curves[reference][name],
+                                                       per_picture_curves[test][name], key)
+            mean_rate, mean_quality = bd_pair(mean_curve(per_picture_curves[reference]),
+                                              mean_curve(per_picture_curves[test]), key)
+            row[key] = {"bd_rate": summarize(rates), "bd_quality_db": summarize(qualities),
+                        "bd_rate_of_mean_curves": mean_rate, "bd_quality_of_mean_curves_db": mean_quality,
+                        "per_picture_bd_rate": rates}
+        comparisons[f"{test} vs {reference}"] = row
 
-    timing_image = test_images["astronaut"]
-    timing = {"image": "astronaut 512x512", "threads": args.threads}
-    for key in (f"edic@{args.lmbdas[0]:g}", f"mbt2018-mean@{args.lmbdas[0]:g}"):
-        model, config = load_codec(Path(args.runs) / f"{key.replace('@', '-')}" / "codec.pt")
-        timing[key] = time_codec(model, config, timing_image, args.timing_repeats)
-    paper_scale = CodecConfig(channels=128, latent_channels=192, enhance_channels=32, enhance_blocks=3,
-                              enhance_residuals=3)
-    torch.manual_seed(0)
-    untrained = build_model(paper_scale).eval()
-    untrained.update(force=True)
-    timing["edic-untrained N128 M192 enh32x3x3"] = time_codec(untrained, paper_scale, timing_image, 1)
-    timing["mbt2018-autoregressive-untrained q1"] = time_autoregressive(timing_image)
-    auto = timing["mbt2018-autoregressive-untrained q1"]["decode_s"]
-    for value in timing.values():
-        if isinstance(value, dict):
-            value["decode_speedup_vs_mbt2018"] = auto / value["decode_s"]
+    timing_picture = pictures["skimage:astronaut"]
+    model, config = load_codec(runs / "edic-seed0" / "snapshots" / f"step-{step}.pt")
+    timing = {"picture": "skimage:astronaut 512x512", "threads": args.threads,
+              "edic_split_q1": decode_split(model, config, timing_picture, 0, args.timing_repeats),
+              "edic_split_q4": decode_split(model, config, timing_picture, config.rates - 1, args.timing_repeats),
+              "mbt2018_autoregressive_q1": time_autoregressive(timing_picture, 1)}
+    auto = timing["mbt2018_autoregressive_q1"]["decode_s"]
+    for key in ("edic_split_q1", "edic_split_q4"):
+        timing[key]["speedup_vs_mbt2018"] = auto / timing[key]["total"]
 
-    print(f"\n{'codec':22s} {'points (bpp / PSNR dB / MS-SSIM)':52s} {'BD-rate':>8s} {'BD-PSNR':>8s} at-point rate")
-    for variant, points in {**learned, **curves}.items():
-        shown = ", ".join(f"{p['bpp']:.3f}/{p['psnr']:.2f}/{p['ms_ssim']:.4f}" for p in points[:2])
-        row = comparisons.get(variant, {})
-        bd, bd_psnr = row.get("bd_rate_vs_jpeg"), row.get("bd_psnr_vs_jpeg_db")
-        at_point = ", ".join("n/a" if r is None else f"{r:+.0%}" for r in row.get("rate_vs_jpeg_at_equal_psnr", []))
-        print(f"{variant:22s} {shown:52s} {'n/a' if bd is None else f'{bd:+.1%}':>8s} "
-              f"{'n/a' if bd_psnr is None else f'{bd_psnr:+.2f}':>8s} {at_point if row else 'reference'}")
-    print(f"\n{'timing (1 image, CPU)':40s} {'encode s':>9s} {'decode s':>9s} {'dec. speed-up vs mbt2018':>25s}")
-    for key, value in timing.items():
-        if isinstance(value, dict):
-            print(f"{key:40s} {value['encode_s']:9.3f} {value['decode_s']:9.3f} "
-                  f"{value['decode_speedup_vs_mbt2018']:25.1f}")
-
-    if args.name == "edic_photos":  # the small committed checkpoint
-        model, config = load_codec(Path(args.runs) / f"edic-{args.lmbdas[-1]:g}" / "codec.pt")
-        save_codec(model, config, RESULTS / "edic_photos_codec.pt", half=True)
+    print(f"\n{'comparison':28s} {'PSNR BD-rate [95 % CI]':>30s} {'MS-SSIM BD-rate [95 % CI]':>30s}")
+    for label, row in comparisons.items():
+        cells = []
+        for key in ("psnr", "ms_ssim"):
+            s = row[key]["bd_rate"]
+            cells.append("n/a" if s["mean"] is None else f"{s['mean']:+.1%} [{s['low']:+.1%}, {s['high']:+.1%}]")
+        print(f"{label:28s} {cells[0]:>30s} {cells[1]:>30s}")
+    for key in ("edic_split_q1", "edic_split_q4"):
+        t = timing[key]
+        print(f"{key}: total {t['total']:.3f} s ({t['total'] / t['megapixels']:.3f} s/MP): entropy z "
+              f"{t['entropy_z']:.3f}, hyper {t['hyper_synthesis']:.3f}, entropy y {t['entropy_y']:.3f}, synthesis "
+              f"{t['synthesis']:.3f}, enhancement {t['enhancement']:.3f}; {t['speedup_vs_mbt2018']:.1f}x faster "
+              f"than mbt2018 ({auto:.2f} s)")
+    curves = {codec: mean_curve(per_picture_curves[codec]) for codec in per_picture_curves}
     path = write_results(args.name, {
-        "command": "PYTHONPATH=. python benchmarks/edic_photos.py " + " ".join(
-            f"--{k.replace('_', '-')} {' '.join(map(str, v)) if isinstance(v, list) else v}"
-            for k, v in vars(args).items()),
-        "budget": {"steps": args.steps, "batch_size": args.batch_size, "crop": args.crop, "lr": args.lr,
-                   "threads": args.threads, **facts,
-                   "total_train_wall_s": sum(r["train_wall_s"] for r in results.values()),
-                   "total_train_cpu_s": sum(r["train_cpu_s"] for r in results.values())},
-        "test_images": list(PHOTO_NAMES), "learned": results, "curves": {**learned, **curves},
-        "comparisons": comparisons, "timing": timing,
+        "command": f"PYTHONPATH=.:benchmarks python benchmarks/edic_photos.py --runs RUNS --step {step} "
+                   f"--threads {args.threads}",
+        "step": step, "training": training, "test_pictures": {k: list(v.shape[-2:]) for k, v in pictures.items()},
+        "learned": {c: {str(r): v for r, v in rates.items()} for c, rates in learned.items()},
+        "jpeg_points": {k: per_picture_curves[k] for k in ("jpeg", "mozjpeg")},
+        "mean_curves": curves, "comparisons": comparisons, "timing": timing,
     })
-    plot(learned, curves, RESULTS / f"{args.name}.png")
+    plot(curves, step, RESULTS / f"{args.name}.png")
     print(f"wrote {path}")
 
 
-def plot(learned: dict, curves: dict, path: Path) -> None:
+def plot(curves: dict[str, list[dict]], step: int, path: Path) -> None:
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
     figure, axes = plt.subplots(1, 2, figsize=(11, 4.2))
-    for name, points in {**curves, **learned}.items():
+    for name, points in curves.items():
         points = sorted(points, key=lambda p: p["bpp"])
-        style = "--" if name in curves else "-o"
+        style = "--" if name in ("jpeg", "mozjpeg") else "-o"
         for axis, key in zip(axes, ("psnr", "ms_ssim"), strict=True):
             axis.plot([p["bpp"] for p in points], [p[key] for p in points], style, label=name, markersize=4)
-    for axis, label in zip(axes, ("PSNR (dB)", "MS-SSIM"), strict=True):
+    for axis, label in zip(axes, ("PSNR (dB, RGB)", "MS-SSIM"), strict=True):
         axis.set_xlabel("bits per pixel (whole files)")
         axis.set_ylabel(label)
+        axis.set_xlim(0, 1.5)
         axis.grid(alpha=0.3)
-    axes[0].legend(fontsize=7)
-    figure.suptitle("EDIC and equally trained hyperpriors vs JPEG on scikit-image photos")
+    axes[0].legend(fontsize=8)
+    figure.suptitle(f"Held-out photos: EDIC and mbt2018-mean (both {step} steps, same recipe) vs JPEG")
     figure.tight_layout()
     figure.savefig(path, dpi=120)
 

@@ -53,10 +53,13 @@ def _cmd_train(args: argparse.Namespace) -> None:
     if args.task_model and args.lmbda_given and len(args.lmbda) != 1:
         raise ValueError("lmbda: with --task-model give one MSE weight (the sweep is --task-weight)")
     args.lmbda = args.lmbda if args.lmbda_given else [0.013]
+    if args.variable_rate and (args.task_model or args.metric != "mse" or len(set(args.lmbda)) < 2):
+        raise ValueError("variable-rate: needs two or more distinct --lmbda values, MSE, and no --task-model")
     config = CodecConfig(
         architecture=args.architecture, channels=args.channels, latent_channels=args.latent_channels,
         components=args.components, attention=not args.no_attention, enhancement=not args.no_enhancement,
         enhance_channels=args.enhance_channels, enhance_blocks=args.enhance_blocks,
+        lmbdas=tuple(sorted(args.lmbda)) if args.variable_rate else (),
     )
     context = init_distributed()  # under torchrun: one process per GPU (or CPU process on gloo)
     try:
@@ -77,10 +80,10 @@ def _train_photo_codecs(args: argparse.Namespace, config, device, context, say) 
     paths = find_images(args.data or [f for f in WALLPAPER_FOLDERS if Path(f).is_dir()])
     images = load_training_images(deduplicate(paths), short_side=args.short_side, min_side=args.crop)
     say(f"data: {len(images)} distinct images from {len(paths)} files")
-    for lmbda in args.lmbda:
+    for lmbda in [max(args.lmbda)] if args.variable_rate else args.lmbda:
         settings = TrainSettings(lmbda=lmbda, metric=args.metric, steps=args.steps, batch_size=args.batch_size,
-                                 lr=args.lr, checkpoint_every=args.checkpoint_every)
-        folder = Path(args.out) / f"lambda-{lmbda:g}"
+                                 lr=args.lr, checkpoint_every=args.checkpoint_every, lr_drops=tuple(args.lr_drops))
+        folder = Path(args.out) / ("variable-rate" if args.variable_rate else f"lambda-{lmbda:g}")
         _, history = train_and_save(config, settings, images, folder, crop=args.crop, seed=args.seed,
                                     resume=args.resume, device=device, context=context)  # fmt: skip
         last = history[-min(len(history), 50):]
@@ -116,28 +119,60 @@ def _train_task_codecs(args: argparse.Namespace, config, device, context, say) -
 
 
 def _open_codec(args: argparse.Namespace):
-    """The codec of ``--model``, its id, and the created ``--output`` folder."""
-    from jpegdl.edic import model_id
+    """The codec of ``--model`` (or the shipped ``--codec``) and the created ``--output`` folder."""
     from jpegdl.edic.checkpoint import load_codec
+    from jpegdl.edic.shipped import load_shipped
 
     _threads(args)
-    model, config = load_codec(args.model)
+    model, config = load_codec(args.model) if args.model else load_shipped(args.codec)
     out = Path(args.output)
     out.mkdir(parents=True, exist_ok=True)
-    return model, config, model_id(model, config), out
+    return model, config, out
+
+
+def _quality_to_rate(quality: int, config) -> int:
+    if not 1 <= quality <= config.rates:
+        span = "1" if config.rates == 1 else f"1..{config.rates}"
+        raise ValueError(f"quality: this codec has {config.rates} rate point(s), expected {span}, got {quality}")
+    return quality - 1
 
 
 def _cmd_compress(args: argparse.Namespace) -> None:
-    from jpegdl.edic import encode_image
+    from jpegdl.edic import encode_image, model_id
     from jpegdl.edic.checkpoint import write_atomically
 
-    model, config, identity, out = _open_codec(args)
+    model, config, out = _open_codec(args)
+    rate = _quality_to_rate(args.quality if args.quality is not None else min(2, config.rates), config)
+    identity = model_id(model, config, rate)
     for path in args.inputs:
         image = _read_rgb(path)
-        data = encode_image(model, config, image, identity)
+        data = encode_image(model, config, image, identity, rate)
         target = write_atomically(out / (Path(path).stem + ".edic"), data)
         height, width = image.shape[-2:]
         print(f"wrote {target}: {width}x{height}, {len(data)} bytes ({len(data) * 8 / (height * width):.3f} bpp)")
+
+
+def _codec_for_stream(args: argparse.Namespace, data: bytes, path: str, cache: dict):
+    """The codec that made ``data``: ``--model`` if given, else the shipped codec its header names."""
+    from jpegdl.edic import unpack
+    from jpegdl.edic.checkpoint import load_codec
+    from jpegdl.edic.codec import model_ids
+    from jpegdl.edic.shipped import find_shipped
+
+    if args.model:
+        if "model" not in cache:
+            model, config = load_codec(args.model)
+            cache["model"] = (model, config, model_ids(model, config))
+        return cache["model"]
+    stream_id = unpack(data).model_id
+    if stream_id not in cache:
+        found = find_shipped(stream_id)
+        if found is None:
+            raise ValueError(f"{path}: made by codec {stream_id.hex()}, which is not shipped with this jpegdl;"
+                             " pass the codec with --model")  # fmt: skip
+        _, model, config = found
+        cache[stream_id] = (model, config, model_ids(model, config))
+    return cache[stream_id]
 
 
 def _cmd_decompress(args: argparse.Namespace) -> None:
@@ -148,14 +183,20 @@ def _cmd_decompress(args: argparse.Namespace) -> None:
     from jpegdl.edic import decode_image
     from jpegdl.edic.checkpoint import write_atomically
 
-    model, config, identity, out = _open_codec(args)
+    _threads(args)
+    out = Path(args.output)
+    out.mkdir(parents=True, exist_ok=True)
+    cache: dict = {}
     for path in args.inputs:
         if not Path(path).is_file():
             raise ValueError(f"input: no such file {path!r}")
+        data = Path(path).read_bytes()
         try:
-            decoded = decode_image(model, config, Path(path).read_bytes(), identity)
+            model, config, ids = _codec_for_stream(args, data, path, cache)
+            decoded = decode_image(model, config, data, ids)
         except ValueError as err:
-            raise ValueError(f"{path}: {err}") from None
+            message = str(err)
+            raise ValueError(message if message.startswith(f"{path}:") else f"{path}: {message}") from None
         pixels = (decoded[0] * 255).round().byte().permute(1, 2, 0).cpu().numpy()
         buffer = io.BytesIO()
         Image.fromarray(pixels).save(buffer, "PNG")
@@ -226,6 +267,10 @@ def add_edic_parsers(commands: argparse._SubParsersAction) -> None:
     train.add_argument("--crop", type=positive_int, default=128, help="crop side in pixels (multiple of 64)")
     train.add_argument("--short-side", type=positive_int, default=512, help="downscale sources to this short side")
     train.add_argument("--lr", type=non_negative, default=1e-4, help="Adam learning rate (default: 1e-4)")
+    train.add_argument("--lr-drops", type=positive_int, nargs="+", default=[], metavar="STEP",
+                       help="steps at which the learning rate is multiplied by 0.3")
+    train.add_argument("--variable-rate", action="store_true",
+                       help="one codec for all --lmbda values (per-rate gains; compress with --quality 1..R)")
     train.add_argument("--checkpoint-every", type=positive_int, default=200, metavar="STEPS",
                        help="steps between atomic checkpoints (default: 200)")  # fmt: skip
     train.add_argument("--seed", type=int, default=0, help="seed of weights and crops (default: 0)")
@@ -235,13 +280,19 @@ def add_edic_parsers(commands: argparse._SubParsersAction) -> None:
     train.set_defaults(handler=_needs_compressai(_cmd_train))
 
     for name, summary, inputs, handler in (
-        ("compress", "images -> .edic files", "images Pillow reads", _cmd_compress),
-        ("decompress", ".edic files -> PNG", ".edic files (made by the same --model)", _cmd_decompress),
+        ("compress", "images -> .edic files (shipped codec by default)", "images Pillow reads", _cmd_compress),
+        ("decompress", ".edic files -> PNG (the codec is found from each file's header)",
+         ".edic files", _cmd_decompress),
     ):
         command = sub.add_parser(name, help=summary)
         command.add_argument("inputs", nargs="+", metavar="IN", help=inputs)
         command.add_argument("--output", "-o", required=True, metavar="DIR", help="output folder")
-        command.add_argument("--model", "-m", required=True, help="codec.pt from 'jpegdl edic train'")
+        command.add_argument("--model", "-m", help="codec.pt from 'jpegdl edic train' (default: a shipped codec)")
+        if name == "compress":
+            command.add_argument("--codec", default="edic", metavar="NAME",
+                                 help="shipped codec when no --model is given: edic or mbt2018-mean (default: edic)")
+            command.add_argument("--quality", "-q", type=positive_int, metavar="Q",
+                                 help="rate point, 1 = lowest rate (shipped codecs: 1..4; default 2)")
         command.add_argument("--threads", type=positive_int, help="torch CPU threads")
         command.set_defaults(handler=_needs_compressai(handler))
 

@@ -14,16 +14,35 @@ from jpegdl.edic.bitstream import MAX_SIDE, EdicStream, pack, unpack
 from jpegdl.edic.model import STRIDE, CodecConfig
 
 
-def model_id(model: CompressionModel, config: CodecConfig) -> bytes:
-    """8-byte fingerprint of a codec: SHA-256 over its config and every tensor of its state dict.
+def model_id(model: CompressionModel, config: CodecConfig, rate: int = 0) -> bytes:
+    """8-byte fingerprint of a codec at one rate: SHA-256 over its config and every tensor of its state
+    dict (and, for a variable-rate codec, the rate index), so a ``.edic`` header names both.
 
     Call after ``model.update()``: the CDF tables are part of what a decoder must share.
     """
+    return model_ids(model, config)[_check_rate(rate, config)]
+
+
+def _check_rate(rate: int, config: CodecConfig) -> int:
+    if not isinstance(rate, int) or isinstance(rate, bool) or not 0 <= rate < config.rates:
+        raise ValueError(f"rate: expected an integer 0..{config.rates - 1}, got {rate!r}")
+    return rate
+
+
+def model_ids(model: CompressionModel, config: CodecConfig) -> list[bytes]:
+    """:func:`model_id` of every rate of the codec, lowest rate first (one hash of the weights)."""
     digest = hashlib.sha256(json.dumps(config.to_dict(), sort_keys=True).encode())
     for name, tensor in sorted(model.state_dict().items()):
         digest.update(name.encode())
         digest.update(tensor.detach().cpu().contiguous().view(torch.uint8).numpy().tobytes())
-    return digest.digest()[:8]
+    if not config.lmbdas:
+        return [digest.digest()[:8]]
+    ids = []
+    for rate in range(config.rates):
+        branch = digest.copy()
+        branch.update(f"rate {rate}".encode())
+        ids.append(branch.digest()[:8])
+    return ids
 
 
 def check_image(image: Tensor, name: str = "image") -> Tensor:
@@ -53,36 +72,45 @@ def pad_to_stride(image: Tensor, stride: int = STRIDE) -> Tensor:
     return F.pad(image, (0, pad_w, 0, pad_h), mode="replicate")
 
 
-def encode_image(model: CompressionModel, config: CodecConfig, image: Tensor, identity: bytes | None = None) -> bytes:
+def encode_image(model: CompressionModel, config: CodecConfig, image: Tensor, identity: bytes | None = None,
+                 rate: int = 0) -> bytes:  # fmt: skip
     """One image -> ``.edic`` bytes.
 
     Args:
         model: a trained codec after ``update()``, in eval mode.
         image: float ``(3, H, W)`` or ``(1, 3, H, W)`` in [0, 1], any size 1..65535.
-        identity: ``model_id(model, config)`` when already known (it hashes all weights).
+        identity: ``model_id(model, config, rate)`` when already known (it hashes all weights).
+        rate: rate index 0..``config.rates - 1`` (lowest rate first) of a variable-rate codec.
     """
     image = check_image(image)
+    rate = _check_rate(rate, config)
     height, width = image.shape[-2:]
     device = next(model.parameters()).device
-    encoded = model.compress(pad_to_stride(image).to(device))
+    encoded = model.compress(pad_to_stride(image).to(device), **({"rate": rate} if config.lmbdas else {}))
     strings = tuple(group[0] for group in encoded["strings"])
     latent_shape = tuple(int(v) for v in encoded["shape"])
-    return pack(EdicStream(identity or model_id(model, config), height, width, latent_shape, strings))
+    return pack(EdicStream(identity or model_id(model, config, rate), height, width, latent_shape, strings))
 
 
-def decode_image(model: CompressionModel, config: CodecConfig, data: bytes, identity: bytes | None = None) -> Tensor:
-    """``.edic`` bytes -> float ``(1, 3, H, W)`` in [0, 1]; a stream made by another model raises ValueError."""
+def decode_image(model: CompressionModel, config: CodecConfig, data: bytes,
+                 identity: bytes | list[bytes] | None = None) -> Tensor:  # fmt: skip
+    """``.edic`` bytes -> float ``(1, 3, H, W)`` in [0, 1]; a stream made by another model raises ValueError.
+
+    ``identity``: :func:`model_ids` of the codec (or, for a single-rate codec, its one id) when already known.
+    The header's model id says which rate the stream was coded at.
+    """
     stream = unpack(data)
-    expected = identity or model_id(model, config)
-    if stream.model_id != expected:
-        raise ValueError(
-            f"data: the stream was made by model {stream.model_id.hex()}, this checkpoint is {expected.hex()}"
-        )
+    ids = model_ids(model, config) if identity is None else [identity] if isinstance(identity, bytes) else identity
+    if stream.model_id not in ids:
+        raise ValueError(f"data: the stream was made by model {stream.model_id.hex()}, this checkpoint is "
+                         f"{' / '.join(i.hex() for i in ids)}")  # fmt: skip
+    rate = ids.index(stream.model_id)
     padded = (-(-stream.height // STRIDE), -(-stream.width // STRIDE))
     if stream.latent_shape != padded:
         raise ValueError(f"data: corrupt EDIC header (latent shape {stream.latent_shape} for a "
                          f"{stream.height}x{stream.width} image, expected {padded})")
     if len(stream.strings) != 2:
         raise ValueError(f"data: expected 2 coded strings (y, z), got {len(stream.strings)}")
-    decoded = model.decompress([[s] for s in stream.strings], torch.Size(stream.latent_shape))
+    decoded = model.decompress([[s] for s in stream.strings], torch.Size(stream.latent_shape),
+                               **({"rate": rate} if config.lmbdas else {}))  # fmt: skip
     return decoded["x_hat"][..., : stream.height, : stream.width].clamp(0, 1)

@@ -124,3 +124,26 @@ class CropSampler:
 
     def set_state(self, state: Tensor) -> None:
         self.generator.set_state(state)
+
+
+SPLITS = ("train", "validation", "test")
+
+
+def split_by_file(paths: list[Path], validation: float = 0.1, test: float = 0.1) -> dict[str, list[Path]]:
+    """Assign each file to train / validation / test by a hash of its path (stable across machines with the
+    same packages, and across additions of other files), so that no picture is seen in two splits.
+
+    Args:
+        paths: deduplicated image files (one per picture).
+        validation, test: fractions in [0, 1) of files for each held-out split (their sum < 1).
+    """
+    if not (0 <= validation < 1 and 0 <= test < 1 and validation + test < 1):
+        raise ValueError(f"validation, test: expected fractions in [0, 1) summing below 1, got {validation}, {test}")
+    import hashlib
+
+    splits: dict[str, list[Path]] = {name: [] for name in SPLITS}
+    for path in sorted(paths):
+        fraction = int.from_bytes(hashlib.sha256(Path(path).as_posix().encode()).digest()[:8], "big") / 2**64
+        name = "test" if fraction < test else "validation" if fraction < test + validation else "train"
+        splits[name].append(Path(path))
+    return splits

@@ -22,8 +22,9 @@ def quality_point(original: Tensor, decoded: Tensor, num_bytes: int) -> dict:
 
 
 @torch.no_grad()
-def evaluate_codec(model: CompressionModel, config: CodecConfig, images: dict[str, Tensor]) -> dict:
-    """Encode and decode each image (float ``(3, H, W)`` in [0, 1]); per-image points and their means.
+def evaluate_codec(model: CompressionModel, config: CodecConfig, images: dict[str, Tensor], rate: int = 0) -> dict:
+    """Encode and decode each image (float ``(3, H, W)`` in [0, 1]) at rate index ``rate``; per-image points
+    and their means.
 
     Times are wall seconds for ``encode_image`` and ``decode_image`` on the model's device, after one
     warm-up run on the first image.
@@ -31,14 +32,14 @@ def evaluate_codec(model: CompressionModel, config: CodecConfig, images: dict[st
     if not images:
         raise ValueError("images: expected at least one image")
     model.eval()
-    identity = model_id(model, config)
+    identity = model_id(model, config, rate)
     first = check_image(next(iter(images.values())))
-    decode_image(model, config, encode_image(model, config, first, identity), identity)  # warm-up
+    decode_image(model, config, encode_image(model, config, first, identity, rate), identity)  # warm-up
     per_image = {}
     for name, image in images.items():
         image = check_image(image, name)
         start = time.perf_counter()
-        data = encode_image(model, config, image, identity)
+        data = encode_image(model, config, image, identity, rate)
         encoded = time.perf_counter()
         decoded = decode_image(model, config, data, identity).cpu()
         done = time.perf_counter()

@@ -8,6 +8,7 @@ No autoregressive context: every latent is decoded in parallel from the hyper-la
 from __future__ import annotations
 
 import dataclasses
+import math
 from dataclasses import dataclass
 
 import torch
@@ -23,6 +24,7 @@ from jpegdl.edic.mixture import LIKELIHOOD_BOUND, decode_symbols, encode_symbols
 
 ARCHITECTURES = ("edic", "bmshj2018-hyperprior", "mbt2018-mean")
 STRIDE = 64  # 16 in the analysis transform times 4 in the hyper-analysis
+MAX_RATES = 16
 
 
 @dataclass(frozen=True)
@@ -38,18 +40,40 @@ class CodecConfig:
     enhance_channels: int = 32
     enhance_blocks: int = 2
     enhance_residuals: int = 2
+    # Variable rate: one codec for several rate points. Empty: a single-rate codec. Otherwise the
+    # rate-distortion weights it was trained for, lowest rate first; rate index r scales the latents by a
+    # learned per-channel gain before rounding and by a learned inverse gain after (Cui et al. 2021).
+    lmbdas: tuple[float, ...] = ()
 
     def __post_init__(self) -> None:
         if self.architecture not in ARCHITECTURES:
             raise ValueError(f"architecture: expected one of {ARCHITECTURES}, got {self.architecture!r}")
+        if not isinstance(self.lmbdas, (tuple, list)) or len(self.lmbdas) > MAX_RATES or not all(
+            isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) and v > 0
+            for v in self.lmbdas
+        ):
+            raise ValueError(f"lmbdas: expected up to {MAX_RATES} finite numbers > 0, got {self.lmbdas!r}")
+        object.__setattr__(self, "lmbdas", tuple(float(v) for v in self.lmbdas))
+        if list(self.lmbdas) != sorted(set(self.lmbdas)):
+            raise ValueError(f"lmbdas: expected distinct values in increasing order, got {self.lmbdas!r}")
+        if self.lmbdas and self.architecture != "edic":
+            raise ValueError("lmbdas: only the 'edic' architecture has variable rate (its ablations include the"
+                             " mean-scale hyperprior: components=1, attention=False, enhancement=False)")
         sizes = {k: getattr(self, k) for k in ("channels", "latent_channels", "components", "enhance_channels",
                                               "enhance_blocks", "enhance_residuals")}
         for name, value in sizes.items():
             if not isinstance(value, int) or isinstance(value, bool) or not 1 <= value <= 4096:
                 raise ValueError(f"{name}: expected an integer 1..4096, got {value!r}")
 
+    @property
+    def rates(self) -> int:
+        """Number of rate points (1 for a single-rate codec)."""
+        return max(len(self.lmbdas), 1)
+
     def to_dict(self) -> dict:
-        return dataclasses.asdict(self)
+        data = dataclasses.asdict(self)
+        data["lmbdas"] = list(self.lmbdas)
+        return data
 
     @classmethod
     def from_dict(cls, data: dict) -> CodecConfig:
@@ -58,6 +82,8 @@ class CodecConfig:
         unknown = set(data) - {f.name for f in dataclasses.fields(cls)}
         if unknown:
             raise ValueError(f"config: unknown keys {sorted(unknown)}")
+        if "lmbdas" in data and isinstance(data["lmbdas"], list):
+            data = {**data, "lmbdas": tuple(data["lmbdas"])}
         return cls(**data)
 
 
@@ -112,21 +138,45 @@ class EDIC(CompressionModel):
             if config.enhancement
             else nn.Identity()
         )
+        if config.lmbdas:
+            # MSE-optimal step sizes scale about as 1/sqrt(lambda): start the gains there (top rate 1).
+            start = 0.5 * torch.log(torch.tensor(config.lmbdas) / config.lmbdas[-1])
+            self.log_gain = nn.Parameter(start[:, None].repeat(1, m))
+            self.log_inverse_gain = nn.Parameter(-start[:, None].repeat(1, m))
 
-    def analysis(self, x: Tensor) -> Tensor:
-        """Image ``(B, 3, H, W)`` -> latents y ``(B, M, H/16, W/16)`` (attention-weighted)."""
-        return self.attention(self.g_a(x))
+    def _gains(self, rate: Tensor | int | None, batch: int, device: torch.device) -> tuple[Tensor, Tensor] | None:
+        """Per-sample gain and inverse gain ``(B, M, 1, 1)``, or None for a single-rate codec."""
+        if not self.config.lmbdas:
+            if rate not in (None, 0):
+                raise ValueError(f"rate: a single-rate codec has only rate 0, got {rate!r}")
+            return None
+        rates = self.config.rates
+        if rate is None:
+            raise ValueError(f"rate: a variable-rate codec needs a rate index 0..{rates - 1}")
+        index = torch.as_tensor(rate, device=device).long().reshape(-1)
+        if index.numel() == 1:
+            index = index.expand(batch)
+        if index.numel() != batch or bool(((index < 0) | (index >= rates)).any()):
+            raise ValueError(f"rate: expected {batch} indexes in 0..{rates - 1}, got {rate!r}")
+        return self.log_gain.exp()[index, :, None, None], self.log_inverse_gain.exp()[index, :, None, None]
 
-    def synthesis(self, y_hat: Tensor) -> Tensor:
-        """Quantized latents -> enhanced image ``(B, 3, 16h, 16w)`` (not clamped)."""
-        return self.enhance(self.g_s(y_hat))
+    def analysis(self, x: Tensor, gains: tuple[Tensor, Tensor] | None = None) -> Tensor:
+        """Image ``(B, 3, H, W)`` -> latents y ``(B, M, H/16, W/16)`` (attention-weighted, times the rate's gain)."""
+        y = self.attention(self.g_a(x))
+        return y if gains is None else y * gains[0]
+
+    def synthesis(self, y_hat: Tensor, gains: tuple[Tensor, Tensor] | None = None) -> Tensor:
+        """Quantized latents (times the rate's inverse gain) -> enhanced image ``(B, 3, 16h, 16w)`` (not clamped)."""
+        return self.enhance(self.g_s(y_hat if gains is None else y_hat * gains[1]))
 
     def mixture(self, z_hat: Tensor) -> tuple[Tensor, Tensor, Tensor]:
         """Hyper-latents -> means, scales, weights, each ``(B, K, M, h, w)``."""
         return split_parameters(self.h_s(z_hat), self.components)
 
-    def forward(self, x: Tensor) -> dict:
-        y = self.analysis(x)
+    def forward(self, x: Tensor, rate: Tensor | int | None = None) -> dict:
+        """``rate``: for a variable-rate codec, the rate index of each sample (int64 ``(B,)``) or one for all."""
+        gains = self._gains(rate, x.shape[0], x.device)
+        y = self.analysis(x, gains)
         z_hat, z_likelihoods = self.entropy_bottleneck(self.h_a(y))
         means, scales, weights = self.mixture(z_hat)
         rounded = torch.round(y)
@@ -136,11 +186,11 @@ class EDIC(CompressionModel):
         else:
             y_rate = y_hat = rounded
         y_likelihoods = self.likelihood_bound(mixture_likelihood(y_rate, means, scales, weights))
-        return {"x_hat": self.synthesis(y_hat), "likelihoods": {"y": y_likelihoods, "z": z_likelihoods}}
+        return {"x_hat": self.synthesis(y_hat, gains), "likelihoods": {"y": y_likelihoods, "z": z_likelihoods}}
 
     @torch.no_grad()
-    def compress(self, x: Tensor) -> dict:
-        y = self.analysis(x)
+    def compress(self, x: Tensor, rate: int | None = None) -> dict:
+        y = self.analysis(x, self._gains(rate, x.shape[0], x.device))
         z = self.h_a(y)
         z_strings = self.entropy_bottleneck.compress(z)
         z_hat = self.entropy_bottleneck.decompress(z_strings, z.shape[-2:])
@@ -152,16 +202,17 @@ class EDIC(CompressionModel):
         return {"strings": [y_strings, z_strings], "shape": z.shape[-2:]}
 
     @torch.no_grad()
-    def decompress(self, strings: list, shape) -> dict:
+    def decompress(self, strings: list, shape, rate: int | None = None) -> dict:
         if len(strings) != 2:
             raise ValueError(f"strings: EDIC expects 2 lists (y, z), got {len(strings)}")
         z_hat = self.entropy_bottleneck.decompress(strings[1], shape)
+        gains = self._gains(rate, len(strings[1]), z_hat.device)
         means, scales, weights = self.mixture(z_hat)
         y_hat = torch.cat([
             decode_symbols(data, means[i : i + 1], scales[i : i + 1], weights[i : i + 1])
             for i, data in enumerate(strings[0])
         ]).to(z_hat.device)
-        return {"x_hat": self.synthesis(y_hat).clamp_(0, 1), "y_hat": y_hat}
+        return {"x_hat": self.synthesis(y_hat, gains).clamp_(0, 1), "y_hat": y_hat}
 
 
 def build_model(config: CodecConfig) -> CompressionModel:

@@ -35,14 +35,29 @@ def psnr(a: Tensor, b: Tensor) -> float:
     return float("inf") if mse == 0 else 10 * math.log10(255**2 / mse)
 
 
-def rate_distortion(output: dict, target: Tensor, lmbda: float, metric: str = "mse") -> dict[str, Tensor]:
+def per_sample_bits_per_pixel(likelihoods: dict[str, Tensor], pixels_per_sample: int) -> Tensor:
+    """Estimated rate of each sample ``(B,)``: ``sum(-log2 p)`` over its elements / its pixels."""
+    return sum(p.log().flatten(1).sum(1) for p in likelihoods.values()) / (-math.log(2) * pixels_per_sample)
+
+
+def rate_distortion(output: dict, target: Tensor, lmbda: float | Tensor, metric: str = "mse") -> dict[str, Tensor]:
     """CompressAI's loss: ``bpp + lmbda * 255**2 * MSE`` or ``bpp + lmbda * (1 - MS-SSIM)``.
+
+    ``lmbda`` is one number, or one per sample (float ``(B,)``, variable-rate training: the loss is then the
+    batch mean of each sample's own ``bpp + lmbda * 255**2 * MSE``; MSE metric only).
 
     Returns ``{"loss", "bpp", "distortion"}`` (scalars; distortion is MSE on [0, 1] or 1 - MS-SSIM).
     """
     if metric not in METRICS:
         raise ValueError(f"metric: expected one of {METRICS}, got {metric!r}")
     batch, _, height, width = target.shape
+    if isinstance(lmbda, Tensor):
+        if metric != "mse" or lmbda.shape != (batch,):
+            raise ValueError(f"lmbda: per-sample weights need metric 'mse' and shape ({batch},), got {metric!r}, "
+                             f"{tuple(lmbda.shape)}")  # fmt: skip
+        bpp = per_sample_bits_per_pixel(output["likelihoods"], height * width)
+        mse = ((output["x_hat"] - target) ** 2).flatten(1).mean(1)
+        return {"loss": (bpp + lmbda * 255**2 * mse).mean(), "bpp": bpp.mean(), "distortion": mse.mean()}
     bpp = bits_per_pixel(output["likelihoods"], batch * height * width)
     if metric == "mse":
         distortion = torch.mean((output["x_hat"] - target) ** 2)

@@ -37,6 +37,7 @@ class TrainSettings:
     aux_lr: float = 1e-3
     clip: float = 1.0
     checkpoint_every: int = 200
+    lr_drops: tuple[int, ...] = ()  # steps at which the learning rate is multiplied by LR_DROP
 
     def __post_init__(self) -> None:
         if self.metric not in METRICS:
@@ -50,12 +51,24 @@ class TrainSettings:
         for name in ("steps", "batch_size", "checkpoint_every"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name}: expected an integer >= 1, got {getattr(self, name)}")
+        if not isinstance(self.lr_drops, (tuple, list)) or not all(
+            isinstance(s, int) and not isinstance(s, bool) and s >= 1 for s in self.lr_drops
+        ) or list(self.lr_drops) != sorted(set(self.lr_drops)):
+            raise ValueError(f"lr_drops: expected increasing step numbers >= 1, got {self.lr_drops!r}")
+        object.__setattr__(self, "lr_drops", tuple(self.lr_drops))
         for name in ("lr", "aux_lr", "clip"):
             if not getattr(self, name) > 0:
                 raise ValueError(f"{name}: expected a number > 0, got {getattr(self, name)}")
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)
+
+    def lr_at(self, step: int) -> float:
+        """Learning rate of the step that follows ``step`` completed steps."""
+        return self.lr * LR_DROP ** sum(step >= drop for drop in self.lr_drops)
+
+
+LR_DROP = 0.3
 
 
 def _optimizers(model: CompressionModel, settings: TrainSettings) -> tuple[torch.optim.Optimizer, ...]:
@@ -165,6 +178,8 @@ def train_codec(
                disable=not progress or not context.is_main, unit="step")
     for step in bar:
         batch = sampler.sample(settings.batch_size)
+        for group in optimizer.param_groups:
+            group["lr"] = settings.lr_at(step)
         optimizer.zero_grad(set_to_none=True)
         terms = objective(network, batch)
         terms["loss"].backward()
@@ -208,11 +223,40 @@ def train_and_save(
     context = context or DistContext()
     model = _fresh_model(config, seed, device, context)
     sampler = CropSampler(images, crop, seed=_rank_seed(seed, context))
+    objective = None
+    if config.lmbdas:
+        if settings.metric != "mse":
+            raise ValueError(f"metric: variable-rate codecs are trained for MSE, got {settings.metric!r}")
+        lmbdas = torch.tensor(config.lmbdas, device=device)
+        sampler = RatedCropSampler(sampler, config.rates)
+
+        def objective(network: torch.nn.Module, batch: tuple[torch.Tensor, torch.Tensor]) -> dict:
+            crops, rates = batch[0].to(device), batch[1].to(device)
+            return rate_distortion(network(crops, rates), crops, lmbdas[rates])
+
     history = train_codec(model, sampler, settings, Path(folder) / "train.pt", resume=resume, progress=progress,
-                          context=context)  # fmt: skip
+                          objective=objective, context=context)  # fmt: skip
     _save_outputs(model, config, folder, {"settings": settings.to_dict(), "crop": crop, "seed": seed,
                                           "history": history}, context)  # fmt: skip
     return model, history
+
+
+class RatedCropSampler:
+    """Crops with a uniformly drawn rate index per crop, both from the crop sampler's own generator
+    (so its saved state covers them): ``sample(B) -> (crops (B, 3, c, c) float in [0, 1], rates (B,) int64)``."""
+
+    def __init__(self, crops: CropSampler, rates: int):
+        self.crops, self.rates = crops, rates
+
+    def sample(self, batch_size: int) -> tuple[torch.Tensor, torch.Tensor]:
+        crops = self.crops.sample(batch_size)
+        return crops, torch.randint(self.rates, (batch_size,), generator=self.crops.generator)
+
+    def state(self) -> torch.Tensor:
+        return self.crops.state()
+
+    def set_state(self, state: torch.Tensor) -> None:
+        self.crops.set_state(state)
 
 
 def _rank_seed(seed: int, context: DistContext) -> int:
