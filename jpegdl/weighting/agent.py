@@ -9,7 +9,9 @@
   replay buffer (500 transitions) in minibatches of 32.
 - Exploration: with probability 0.3, Ornstein-Uhlenbeck noise (theta 0.15, sigma 0.2) times epsilon
   (0.5, minus 0.0002 per action) is added to the unit-normalised action, which is then rescaled to
-  the action's own norm (exploration turns the action, it does not grow it).
+  the action's own norm (``explore="turn"``, the official code: exploration turns the action, it does
+  not grow it). ``explore="add"`` (ours, for short proxy searches) adds the noise times
+  ``explore_scale`` to the action itself, so an actor that starts near 0 still tries strong weightings.
 
 States are float ``(N, 4)``: column 0 the stage index, then loss EMA, mean-weight EMA, lr.
 Every random draw comes from the agent's own ``generator``, so a checkpointed agent continues exactly.
@@ -23,6 +25,7 @@ import torch
 from torch import nn
 
 EMBED_DIM = 16
+EXPLORE_MODES = ("turn", "add")
 
 
 def _mlp(inputs: int, outputs: int, std: float) -> nn.Sequential:
@@ -129,7 +132,10 @@ class DDPGAgent:
     def __init__(self, num_stages: int, action_dim: int, seed: int = 0, actor_lr: float = 1e-5,
                  critic_lr: float = 1e-3, weight_decay: float = 1e-5, tau: float = 1e-3, gamma: float = 0.99,
                  buffer_size: int = 500, batch_size: int = 32, full_passes: int = 8, explore_prob: float = 0.3,
-                 epsilon: float = 0.5, epsilon_decay: float = 2e-4) -> None:  # fmt: skip
+                 epsilon: float = 0.5, epsilon_decay: float = 2e-4, explore: str = "turn",
+                 explore_scale: float = 1.0) -> None:  # fmt: skip
+        if explore not in EXPLORE_MODES:
+            raise ValueError(f"explore: expected one of {EXPLORE_MODES}, got {explore!r}")
         fork = torch.Generator().manual_seed(seed)
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(int(torch.randint(2**62, (1,), generator=fork)))
@@ -144,14 +150,19 @@ class DDPGAgent:
         self.generator = torch.Generator().manual_seed(seed + 1)
         self.tau, self.gamma, self.batch_size, self.full_passes = tau, gamma, batch_size, full_passes
         self.explore_prob, self.epsilon, self.epsilon_decay = explore_prob, epsilon, epsilon_decay
+        self.explore_mode, self.explore_scale = explore, explore_scale
 
     def explore(self, state: torch.Tensor) -> torch.Tensor:
-        """The actor's action for ``state`` ``(4,)``, turned by OU noise with probability ``explore_prob``."""
+        """The actor's action for ``state`` ``(4,)``, explored with probability ``explore_prob`` (module doc)."""
         action = self.actor.act(state)
         if float(torch.rand((), generator=self.generator)) < self.explore_prob:
-            norm = action.norm().clamp_min(1e-12)
-            turned = action / norm + max(self.epsilon, 0.0) * self.noise.sample(self.generator)
-            action = turned / turned.norm().clamp_min(1e-12) * norm
+            noise = max(self.epsilon, 0.0) * self.noise.sample(self.generator)
+            if self.explore_mode == "add":
+                action = action + self.explore_scale * noise
+            else:
+                norm = action.norm().clamp_min(1e-12)
+                turned = action / norm + noise
+                action = turned / turned.norm().clamp_min(1e-12) * norm
         self.epsilon -= self.epsilon_decay
         return action
 

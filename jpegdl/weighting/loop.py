@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 import torch
 from torch import nn
-from torch.utils.data import DataLoader, Dataset
+from torch.utils.data import DataLoader, Dataset, TensorDataset
 from tqdm import tqdm
 
 from jpegdl.weighting.base import ExampleWeighting, UniformWeighting, weighted_mean
@@ -58,15 +58,28 @@ def _sgd(model: nn.Module, settings: LoopSettings) -> torch.optim.SGD:
                            weight_decay=settings.weight_decay)  # fmt: skip
 
 
-def _step(model, optimizer, images, labels, weighting, step, lr):
+def cross_entropy(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+    """Per-example cross-entropy ``(B,)`` from logits ``(B, K)`` and int64 labels ``(B,)``."""
+    return nn.functional.cross_entropy(logits, labels, reduction="none")
+
+
+def _step(model, optimizer, images, labels, weighting, step, lr, criterion=cross_entropy):
     logits = model(images)
-    losses = nn.functional.cross_entropy(logits, labels, reduction="none")
+    losses = criterion(logits, labels)
     weights = weighting.weights(losses, logits, step, lr)
     loss = weighted_mean(losses, weights)
     optimizer.zero_grad(set_to_none=True)
     loss.backward()
     optimizer.step()
     return losses.detach(), weights
+
+
+def _batches(train_set: Dataset, batches: list[list[int]], workers: int):
+    """The epoch's ``(images, labels)`` batches; a ``TensorDataset`` is sliced directly (no per-item collation)."""
+    if isinstance(train_set, TensorDataset):
+        images, labels = train_set.tensors[:2]
+        return ((images[index], labels[index]) for index in map(torch.tensor, batches))
+    return DataLoader(train_set, batch_sampler=batches, num_workers=workers)
 
 
 def train_weighted(
@@ -79,12 +92,17 @@ def train_weighted(
     on_stage_end: Callable[[int], None] | None = None,
     reference: nn.Module | None = None,
     progress: bool = False,
+    criterion: Callable[[torch.Tensor, torch.Tensor], torch.Tensor] = cross_entropy,
+    on_epoch_end: Callable[[int], None] | None = None,
 ) -> dict:
     """Train ``model`` (and ``reference``) in place on ``train_set`` (``(image, label)`` pairs).
 
     Data order and augmentation draw from generators seeded by ``settings.seed`` (the global torch
     generator is forked, so the caller's is untouched): two calls with the same seed see the same
-    batches, whatever the weighting.
+    batches, whatever the weighting. ``criterion(logits, labels)`` gives the per-example losses ``(B,)``
+    the weighting sees (cross-entropy by default; the reference always uses it too).
+    ``on_epoch_end(epoch)`` is called after each epoch (0-based), the model still in training mode
+    once it returns.
 
     Returns:
         ``{"train_loss": mean per-example loss of the last epoch, "last_epoch_weights": float ``(N,)``
@@ -107,14 +125,14 @@ def train_weighted(
         bar = tqdm(total=total_steps, desc="train", leave=False, disable=not progress, dynamic_ncols=True)
         for epoch in range(settings.epochs):
             batches = epoch_batches(len(train_set), settings.batch_size, order)
-            loader = DataLoader(train_set, batch_sampler=batches, num_workers=settings.workers)
+            loader = _batches(train_set, batches, settings.workers)
             loss_sum = 0.0
             for indices, (images, labels) in zip(batches, loader, strict=True):
                 images, labels = images.to(device), labels.to(device)
                 lr = step_lr(settings.lr, step, total_steps)
                 for group in optimizer.param_groups + (reference_optimizer.param_groups if reference else []):
                     group["lr"] = lr
-                losses, weights = _step(model, optimizer, images, labels, weighting, step, lr)
+                losses, weights = _step(model, optimizer, images, labels, weighting, step, lr, criterion)
                 if reference is not None:
                     _step(reference, reference_optimizer, images, labels, uniform, step, lr)
                 loss_sum += float(losses.sum())
@@ -127,6 +145,9 @@ def train_weighted(
                 bar.update()
                 if on_stage_end is not None and (next_stage != stage or step == total_steps):
                     on_stage_end(stage)
+            if on_epoch_end is not None:
+                on_epoch_end(epoch)
+                model.train()
         bar.close()
     return {"train_loss": loss_sum / len(train_set), "last_epoch_weights": relative}
 

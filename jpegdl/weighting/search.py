@@ -15,6 +15,7 @@ from __future__ import annotations
 import copy
 import csv
 import io
+import math
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
@@ -28,7 +29,7 @@ from tqdm import tqdm
 from jpegdl.checkpoints import load_checkpoint, save_checkpoint
 from jpegdl.evaluate import top1_accuracy
 from jpegdl.utils import atomic_write_text
-from jpegdl.weighting.agent import Actor, DDPGAgent
+from jpegdl.weighting.agent import EXPLORE_MODES, Actor, DDPGAgent
 from jpegdl.weighting.law import ACTION_DIM, LawWeighting
 from jpegdl.weighting.loop import LoopSettings, train_weighted
 from jpegdl.weighting.reward import duplicate_network_reward
@@ -36,7 +37,7 @@ from jpegdl.weighting.reward import duplicate_network_reward
 POLICY_FORMAT = "jpegdl-law-policy-1"
 SEARCH_FORMAT = "jpegdl-law-search-1"
 LOG_FIELDS = ("episode", "reward", "target_val_acc", "reference_val_acc", "mean_weight", "action_loss",
-              "action_entropy", "action_bias", "best", "seconds")  # fmt: skip
+              "action_entropy", "action_bias", "best", "seconds", "cpu_seconds")  # fmt: skip
 
 
 @dataclass
@@ -50,6 +51,10 @@ class SearchSettings:
     actor_lr: float = 1e-5
     seed: int = 0
     confirm: bool = True
+    full_passes: int = 8
+    explore: str = "turn"
+    explore_prob: float = 0.3
+    explore_scale: float = 1.0
 
     def __post_init__(self) -> None:
         if isinstance(self.loop, dict):
@@ -58,30 +63,80 @@ class SearchSettings:
             raise ValueError(f"episodes: expected an integer >= 1, got {self.episodes!r}")
         if not isinstance(self.num_stages, int) or self.num_stages < 1:
             raise ValueError(f"num_stages: expected an integer >= 1, got {self.num_stages!r}")
+        if not isinstance(self.full_passes, int) or self.full_passes < 1:
+            raise ValueError(f"full_passes: expected an integer >= 1, got {self.full_passes!r}")
+        if self.explore not in EXPLORE_MODES:
+            raise ValueError(f"explore: expected one of {EXPLORE_MODES}, got {self.explore!r}")
+        if not 0 <= self.explore_prob <= 1:
+            raise ValueError(f"explore_prob: expected a probability in [0, 1], got {self.explore_prob!r}")
+        if not (math.isfinite(self.explore_scale) and self.explore_scale > 0):
+            raise ValueError(f"explore_scale: expected a finite value > 0, got {self.explore_scale!r}")
         if not 0 <= self.warmup_stages < self.num_stages:
             raise ValueError(f"warmup_stages: expected 0 <= warmup_stages < num_stages={self.num_stages}, got"
                              f" {self.warmup_stages!r}")  # fmt: skip
 
 
+MAX_STAGES = 1000
+
+
+def _stage_counts(policy: dict) -> tuple[int, int]:
+    """``(num_stages, warmup_stages)`` of a policy dict, checked against :data:`MAX_STAGES` before anything is built."""
+    counts = []
+    for name in ("num_stages", "warmup_stages"):
+        value = policy.get(name)
+        if isinstance(value, torch.Tensor) and value.numel() == 1:
+            value = value.item()
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise ValueError(f"policy: {name} must be an integer, got {type(value).__name__}")
+        counts.append(value)
+    stages, warmup = counts
+    if not 1 <= stages <= MAX_STAGES:
+        raise ValueError(f"policy: num_stages must be in [1, {MAX_STAGES}], got {stages}")
+    if not 0 <= warmup < stages:
+        raise ValueError(f"policy: warmup_stages must be in [0, num_stages={stages}), got {warmup}")
+    return stages, warmup
+
+
+def _check_actor_state(state: object, stages: int) -> None:
+    """Every tensor of a saved actor must have exactly the shape of an ``Actor(stages)`` (checked on
+    shapes alone, so a crafted file cannot make us allocate more than a real actor)."""
+    if not isinstance(state, dict):
+        raise ValueError(f"policy: actor must be a dict of tensors, got {type(state).__name__}")
+    expected = {name: tuple(shape) for name, shape in _actor_shapes(stages).items()}
+    got = {name: tuple(value.shape) if isinstance(value, torch.Tensor) else None for name, value in state.items()}
+    if got != expected:
+        wrong = sorted(name for name in set(expected) | set(got) if expected.get(name) != got.get(name))
+        raise ValueError(f"policy: the actor does not match num_stages={stages} (bad or missing:"
+                         f" {', '.join(wrong[:4])})")  # fmt: skip
+
+
+def _actor_shapes(stages: int) -> dict[str, torch.Size]:
+    with torch.device("meta"):
+        return {name: value.shape for name, value in Actor(stages, ACTION_DIM).state_dict().items()}
+
+
 def policy_weighting(policy: dict) -> LawWeighting:
     """A :class:`LawWeighting` driven by a saved policy (see :func:`save_policy`).
 
+    The stage counts are read and bounded (``num_stages`` <= :data:`MAX_STAGES`) and the actor's tensor
+    shapes checked before any network is built.
+
     Raises:
-        ValueError: not a LAW policy, or one whose actor does not fit its stage count.
+        ValueError: not a LAW policy, out-of-range stage counts, or an actor that does not fit them.
     """
     if not isinstance(policy, dict) or policy.get("format") != POLICY_FORMAT:
         raise ValueError(f"policy: expected a {POLICY_FORMAT!r} dict, got {type(policy).__name__}"
                          f" {policy.get('format') if isinstance(policy, dict) else ''!r}")  # fmt: skip
+    stages, warmup = _stage_counts(policy)
     if policy.get("uniform"):
-        return LawWeighting(int(policy["num_stages"]), int(policy["warmup_stages"]),
-                            policy=lambda state: torch.zeros(ACTION_DIM))  # fmt: skip
-    actor = Actor(int(policy["num_stages"]), ACTION_DIM)
-    try:
-        actor.load_state_dict(policy["actor"])
-    except (RuntimeError, KeyError) as err:
-        raise ValueError(f"policy: the actor does not match its stage count ({str(err).splitlines()[0]})") from None
+        return LawWeighting(stages, warmup, policy=lambda state: torch.zeros(ACTION_DIM))
+    _check_actor_state(policy.get("actor"), stages)
+    actor = Actor(stages, ACTION_DIM)
+    actor.load_state_dict(policy["actor"])
+    if not all(torch.isfinite(value).all() for value in actor.state_dict().values()):
+        raise ValueError("policy: the actor holds non-finite weights")
     actor.eval()
-    return LawWeighting(int(policy["num_stages"]), int(policy["warmup_stages"]), policy=actor.act)
+    return LawWeighting(stages, warmup, policy=actor.act)
 
 
 def save_policy(policy: dict, path: str | Path) -> Path:
@@ -120,10 +175,12 @@ def confirm_policy(policy: dict, make_model: Callable[[], nn.Module], train_set:
     actor = Actor(settings.num_stages, ACTION_DIM)
     actor.load_state_dict(policy["actor"])
     actor.eval()
+    cpu = time.process_time()
     replay = run_episode(None, make_model, train_set, val_loader, settings, settings.episodes, device,
                          policy=actor.act)  # fmt: skip
     confirmed = dict(policy, confirmed_reward=replay["reward"], confirmed_val_acc=replay["target_val_acc"],
-                     reference_val_acc=replay["reference_val_acc"])  # fmt: skip
+                     reference_val_acc=replay["reference_val_acc"],
+                     confirm_cpu_seconds=time.process_time() - cpu)  # fmt: skip
     confirmed["uniform"] = not replay["reward"] > 0
     return confirmed
 
@@ -209,7 +266,9 @@ def search_policy(
         ValueError: a checkpoint written with other settings.
     """
     device = torch.device(device)
-    agent = DDPGAgent(settings.num_stages, ACTION_DIM, seed=settings.seed, actor_lr=settings.actor_lr)
+    agent = DDPGAgent(settings.num_stages, ACTION_DIM, seed=settings.seed, actor_lr=settings.actor_lr,
+                      full_passes=settings.full_passes, explore_prob=settings.explore_prob, explore=settings.explore,
+                      explore_scale=settings.explore_scale)  # fmt: skip
     wanted = asdict(settings)
     state = {"episode": 0, "rows": [], "best": None, "confirmed": None}
     if checkpoint is not None and Path(checkpoint).is_file():
@@ -220,14 +279,18 @@ def search_policy(
             changed = sorted(k for k in wanted if saved["settings"].get(k) != wanted[k])
             raise ValueError(f"checkpoint: {str(checkpoint)!r} was written with other settings ({', '.join(changed)});"
                              " remove it or use the same settings")  # fmt: skip
-        agent.load_state_dict(saved["agent"])
+        try:
+            agent.load_state_dict(saved["agent"])
+        except (RuntimeError, KeyError, TypeError, ValueError, AttributeError) as err:
+            reason = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+            raise ValueError(f"checkpoint: {str(checkpoint)!r} holds a damaged agent ({reason})") from None
         state = {"episode": saved["episode"], "rows": saved["rows"], "best": saved["best"],
                  "confirmed": saved.get("confirmed")}  # fmt: skip
     val_loader = DataLoader(val_set, batch_size=500)
     last = settings.episodes if stop_after is None else min(settings.episodes, state["episode"] + stop_after)
     episodes = range(state["episode"], last)
     for episode in tqdm(episodes, desc="LAW search", disable=not progress, dynamic_ncols=True):
-        started = time.perf_counter()
+        started, cpu = time.perf_counter(), time.process_time()
         outcome = run_episode(agent, make_model, train_set, val_loader, settings, episode, device)
         actions = torch.stack(outcome["actions"]).mean(0) if outcome["actions"] else torch.zeros(ACTION_DIM)
         best = state["best"] is None or outcome["reward"] > state["best"]["reward"]
@@ -237,7 +300,7 @@ def search_policy(
             "episode": episode + 1, "reward": outcome["reward"], "target_val_acc": outcome["target_val_acc"],
             "reference_val_acc": outcome["reference_val_acc"], "mean_weight": outcome["mean_weight"],
             "action_loss": float(actions[0]), "action_entropy": float(actions[1]), "action_bias": float(actions[2]),
-            "best": int(best), "seconds": time.perf_counter() - started,
+            "best": int(best), "seconds": time.perf_counter() - started, "cpu_seconds": time.process_time() - cpu,
         })  # fmt: skip
         state["episode"] = episode + 1
         if checkpoint is not None:
