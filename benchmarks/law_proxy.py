@@ -13,7 +13,8 @@ the best epoch chosen on clean validation, the small-loss baseline and generaliz
 
 Resumable at the granularity of one search episode and one (noise, seed, method) run: finished runs
 are in the results JSON (``"partial": true`` until all are done) and a re-run of the same command
-skips them; ``--max-minutes`` stops starting new work after that much wall time. Single thread.
+skips them (a finished search is reused from its record in the JSON and ``WORK/policy_NOISE.pt``);
+``--max-minutes`` stops starting new work after that much wall time. Single thread.
 
     OMP_NUM_THREADS=1 PYTHONPATH=. python benchmarks/law_proxy.py --work runs/law_proxy
 """
@@ -38,12 +39,14 @@ from jpegdl.data import create_dataset
 from jpegdl.data.noisy import NoisyLabels, train_val_indices
 from jpegdl.evaluate import top1_accuracy
 from jpegdl.models import create
+from jpegdl.plots import plot_search_curve
 from jpegdl.weighting import (
     LoopSettings,
     SearchSettings,
     SmallLossWeighting,
     UniformWeighting,
     load_policy,
+    moving_average,
     policy_weighting,
     save_policy,
     separation_auc,
@@ -227,29 +230,10 @@ def write(args: argparse.Namespace, runs: list[dict], searches: dict, complete: 
 
 def write_curve(args: argparse.Namespace, searches: dict) -> None:
     """The searches' learning curves: ``NAME_search.json`` and ``NAME_search.png``."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    curves = {}
-    figure, axis = plt.subplots(figsize=(7, 4))
-    for noise, found in searches.items():
-        rewards = found["rewards"]
-        window = args.window
-        average = [sum(rewards[max(0, i + 1 - window):i + 1]) / len(rewards[max(0, i + 1 - window):i + 1])
-                   for i in range(len(rewards))]  # fmt: skip
-        curves[noise] = {"rewards": rewards, "moving_average": average, "window": window}
-        axis.plot(range(1, len(rewards) + 1), rewards, ".", alpha=0.3, label=f"{float(noise):.0%} noise: reward")
-        axis.plot(range(1, len(rewards) + 1), average, "-", label=f"{float(noise):.0%} noise: mean of {window}")
-    axis.axhline(0, color="grey", lw=0.8)
-    axis.set_xlabel("episode")
-    axis.set_ylabel("episode reward (DNR, sum over stages)")
-    axis.set_title("LAW proxy search: reward per episode")
-    axis.legend(fontsize=7)
-    figure.tight_layout()
-    figure.savefig(RESULTS / f"{args.name}_search.png", dpi=110)
-    plt.close(figure)
+    curves = {noise: {"rewards": found["rewards"], "moving_average": moving_average(found["rewards"], args.window),
+                      "window": args.window} for noise, found in searches.items()}  # fmt: skip
+    plot_search_curve({f"{float(noise):.0%} noise": (c["rewards"], c["moving_average"]) for noise, c in curves.items()},
+                      RESULTS / f"{args.name}_search.png")  # fmt: skip
     write_results(f"{args.name}_search", {"setup": setup(args)["proxy"], "curves": curves})
 
 
@@ -301,7 +285,8 @@ def main() -> None:
     work = Path(args.work)
     work.mkdir(parents=True, exist_ok=True)
     previous = RESULTS / f"{args.name}.json"
-    runs = json.loads(previous.read_text())["runs"] if previous.is_file() else []
+    before = json.loads(previous.read_text()) if previous.is_file() else {}
+    runs, finished_searches = before.get("runs", []), before.get("searches", {})
     done = {(r["noise"], r["seed"], r["method"]) for r in runs}
     train, _ = create_dataset("fashion-mnist", "train")
     plain, _ = create_dataset("fashion-mnist", "train", augment=False)
@@ -316,6 +301,10 @@ def main() -> None:
     for noise in args.noise:
         if "law" not in args.methods:
             break
+        known = finished_searches.get(str(noise))
+        if known is not None and known["episodes"] == args.episodes and (work / f"policy_{noise}.pt").is_file():
+            searches[str(noise)], policies[noise] = known, load_policy(work / f"policy_{noise}.pt")
+            continue  # finished in an earlier session: its policy file is enough
         if out_of_time():
             complete = False
             break

@@ -177,3 +177,29 @@ def _save(figure, output: str | Path) -> Path:
     figure.savefig(path, dpi=110)
     plt.close(figure)
     return path
+
+
+def plot_search_curve(curves: dict[str, tuple[list[float], list[float]]], output: str | Path,
+                      title: str = "LAW proxy search: reward per episode") -> Path:  # fmt: skip
+    """A policy search's learning curve: each episode's reward (dots) and its moving average (line).
+
+    Args:
+        curves: ``{label: (rewards, moving_average)}``, one entry per search.
+        output: the PNG to write.
+    """
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    figure, axis = plt.subplots(figsize=(7, 4))
+    for label, (rewards, average) in curves.items():
+        episodes = range(1, len(rewards) + 1)
+        line = axis.plot(episodes, average, "-", label=f"{label}: moving average")[0]
+        axis.plot(episodes, rewards, ".", alpha=0.3, color=line.get_color(), label=f"{label}: reward")
+    axis.axhline(0, color="grey", lw=0.8)
+    axis.set_xlabel("episode")
+    axis.set_ylabel("episode reward (DNR, summed over stages)")
+    axis.set_title(title)
+    axis.legend(fontsize=7)
+    return _save(figure, output)

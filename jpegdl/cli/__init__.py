@@ -9,6 +9,7 @@ from collections.abc import Sequence
 from jpegdl.cli.codec import add_codec_parsers
 from jpegdl.cli.edic import add_edic_parsers
 from jpegdl.cli.j4d import add_j4d_parsers
+from jpegdl.cli.law import add_law_parsers
 from jpegdl.cli.robust import add_robust_parsers
 from jpegdl.cli.sparse import add_sparse_parsers
 from jpegdl.cli.training import add_train_parsers
@@ -30,6 +31,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_robust_parsers(commands)
     add_sparse_parsers(commands)
     add_edic_parsers(commands)
+    add_law_parsers(commands)
     return parser
 
 

@@ -1,7 +1,7 @@
 """Per-example loss weighting for training on noisy labels: uniform, a small-loss baseline, and LAW
 (learned weighting policies searched by reinforcement learning; see docs/law.md)."""
 
-from jpegdl.weighting.analysis import separation_auc
+from jpegdl.weighting.analysis import moving_average, separation_auc
 from jpegdl.weighting.base import ExampleWeighting, SmallLossWeighting, UniformWeighting, weighted_mean
 from jpegdl.weighting.config import WEIGHTING_METHODS, WeightingConfig
 from jpegdl.weighting.law import LawWeighting, additive_tanh_weights, example_features
@@ -22,6 +22,7 @@ __all__ = [
     "duplicate_network_reward",
     "example_features",
     "load_policy",
+    "moving_average",
     "policy_weighting",
     "save_policy",
     "search_policy",

@@ -31,3 +31,11 @@ def separation_auc(weights: torch.Tensor, flipped: torch.Tensor) -> float:
     average_rank = torch.cumsum(counts, 0) - (counts - 1) / 2
     clean_rank_sum = float(average_rank[inverse][~flipped].sum())
     return (clean_rank_sum - clean_count * (clean_count + 1) / 2) / (clean_count * flipped_count)
+
+
+def moving_average(values: list[float], window: int) -> list[float]:
+    """The mean of each value and up to ``window - 1`` values before it (a search's learning curve)."""
+    if window < 1:
+        raise ValueError(f"window: expected an integer >= 1, got {window!r}")
+    return [sum(values[max(0, i + 1 - window):i + 1]) / len(values[max(0, i + 1 - window):i + 1])
+            for i in range(len(values))]  # fmt: skip
