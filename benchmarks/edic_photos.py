@@ -29,7 +29,7 @@ from PIL import Image
 from jpegdl.data.photos import PHOTO_NAMES, load_photo
 from jpegdl.edic import decode_image, encode_image, pad_to_stride, unpack
 from jpegdl.edic.checkpoint import load_codec
-from jpegdl.edic.codec import model_id
+from jpegdl.edic.codec import model_ids
 from jpegdl.edic.evaluate import evaluate_codec, quality_point
 from jpegdl.evaluate.bjontegaard import bd_accuracy, bd_rate
 from jpegdl.files import jpeg_bytes, mozjpeg_encode
@@ -40,14 +40,14 @@ TEST_SHORT_SIDE = 512
 
 
 def _tensor(pixels: np.ndarray) -> torch.Tensor:
-    return torch.from_numpy(np.ascontiguousarray(pixels[..., :3])).permute(2, 0, 1).float() / 255
+    return torch.from_numpy(np.array(pixels[..., :3])).permute(2, 0, 1).float() / 255
 
 
-def test_pictures(runs: Path) -> dict[str, torch.Tensor]:
-    """name -> float (3, H, W) in [0, 1]: wallpaper test split (short side 512), skimage and sklearn photos."""
+def wallpapers(runs: Path, split: str) -> dict[str, torch.Tensor]:
+    """name -> float (3, H, W) in [0, 1]: one split of the wallpapers (as the runs recorded it), short side 512."""
     splits = json.loads((runs / f"{CODECS[0]}-seed0" / "data.json").read_text())["splits"]
     pictures = {}
-    for path in splits["test"]:
+    for path in splits[split]:
         with Image.open(path) as image:
             image = image.convert("RGB")
             scale = TEST_SHORT_SIDE / min(image.size)
@@ -55,6 +55,12 @@ def test_pictures(runs: Path) -> dict[str, torch.Tensor]:
                 image = image.resize((round(image.width * scale), round(image.height * scale)), Image.LANCZOS)
             pictures[f"wallpaper:{Path(path).parent.parent.parent.name if 'contents' in path else Path(path).stem}"
                      ] = _tensor(np.asarray(image))  # fmt: skip
+    return pictures
+
+
+def test_pictures(runs: Path) -> dict[str, torch.Tensor]:
+    """name -> float (3, H, W) in [0, 1]: wallpaper test split (short side 512), skimage and sklearn photos."""
+    pictures = wallpapers(runs, "test")
     for name in PHOTO_NAMES:
         pictures[f"skimage:{name}"] = _tensor(load_photo(name))
     try:
@@ -121,7 +127,8 @@ def decode_split(model, config, picture: torch.Tensor, rate: int, repeats: int) 
     synthesis that gives y's tables), synthesis g_s, enhancement; and of the whole decode_image."""
     from jpegdl.edic.mixture import decode_symbols
 
-    data = encode_image(model, config, picture, model_id(model, config, rate), rate)
+    ids = model_ids(model, config)
+    data = encode_image(model, config, picture, ids[rate], rate)
     stream = unpack(data)
     gains = model._gains(rate, 1, torch.device("cpu")) if config.lmbdas else None
     stages: dict[str, list[float]] = {"entropy_z": [], "hyper_synthesis": [], "entropy_y": [], "synthesis": [],
@@ -144,7 +151,7 @@ def decode_split(model, config, picture: torch.Tensor, rate: int, repeats: int) 
         model.enhance(image)
         times["enhancement"] = time.perf_counter() - start
         start = time.perf_counter()
-        decode_image(model, config, data, model_id(model, config, rate))
+        decode_image(model, config, data, ids)
         times["total"] = time.perf_counter() - start
         if _:  # the first round warms up
             for key, value in times.items():

@@ -96,11 +96,15 @@ def decode_image(model: CompressionModel, config: CodecConfig, data: bytes,
                  identity: bytes | list[bytes] | None = None) -> Tensor:  # fmt: skip
     """``.edic`` bytes -> float ``(1, 3, H, W)`` in [0, 1]; a stream made by another model raises ValueError.
 
-    ``identity``: :func:`model_ids` of the codec (or, for a single-rate codec, its one id) when already known.
+    ``identity``: :func:`model_ids` of the codec when already known (a single id is enough for a
+    single-rate codec; for a variable-rate one, a single id makes the ids be recomputed).
     The header's model id says which rate the stream was coded at.
     """
     stream = unpack(data)
-    ids = model_ids(model, config) if identity is None else [identity] if isinstance(identity, bytes) else identity
+    if identity is None or (isinstance(identity, bytes) and config.lmbdas):
+        ids = model_ids(model, config)  # a variable-rate codec's rate is the id's position among all of them
+    else:
+        ids = [identity] if isinstance(identity, bytes) else list(identity)
     if stream.model_id not in ids:
         raise ValueError(f"data: the stream was made by model {stream.model_id.hex()}, this checkpoint is "
                          f"{' / '.join(i.hex() for i in ids)}")  # fmt: skip

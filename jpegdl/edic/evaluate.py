@@ -8,7 +8,7 @@ import torch
 from compressai.models import CompressionModel
 from torch import Tensor
 
-from jpegdl.edic.codec import check_image, decode_image, encode_image, model_id
+from jpegdl.edic.codec import check_image, decode_image, encode_image, model_ids
 from jpegdl.edic.model import CodecConfig
 from jpegdl.edic.objective import ms_ssim, psnr
 
@@ -32,16 +32,17 @@ def evaluate_codec(model: CompressionModel, config: CodecConfig, images: dict[st
     if not images:
         raise ValueError("images: expected at least one image")
     model.eval()
-    identity = model_id(model, config, rate)
+    ids = model_ids(model, config)
+    identity = ids[rate]
     first = check_image(next(iter(images.values())))
-    decode_image(model, config, encode_image(model, config, first, identity, rate), identity)  # warm-up
+    decode_image(model, config, encode_image(model, config, first, identity, rate), ids)  # warm-up
     per_image = {}
     for name, image in images.items():
         image = check_image(image, name)
         start = time.perf_counter()
         data = encode_image(model, config, image, identity, rate)
         encoded = time.perf_counter()
-        decoded = decode_image(model, config, data, identity).cpu()
+        decoded = decode_image(model, config, data, ids).cpu()
         done = time.perf_counter()
         per_image[name] = {**quality_point(image, decoded, len(data)), "encode_s": encoded - start,
                            "decode_s": done - encoded}
