@@ -5,6 +5,10 @@ Used by every part that saves state (training runs, EDIC, LAW); it imports nothi
 Every checkpoint is written atomically (temporary file + rename) and read with
 ``torch.load(weights_only=True)``: a file that needs more than that (a pickled object, which
 could run code) is refused with a one-line ``ValueError``, as is a truncated or corrupt one.
+Before ``torch.load`` the file must be a regular file in torch's zip format whose members declare at
+most ``JPEGDL_MAX_CHECKPOINT_BYTES`` in all (a 3 MB file of compressed storage could otherwise
+inflate to gigabytes); :func:`check_fits` compares what a config would build with the weights a
+checkpoint holds, before anything is built for real.
 """
 
 from __future__ import annotations
@@ -18,6 +22,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from jpegdl.limits import CHECKPOINT_BYTES, regular_file
 from jpegdl.utils import atomic_write
 
 
@@ -35,9 +40,8 @@ def load_checkpoint(path: str | Path, name: str = "checkpoint") -> dict:
         ValueError: no such file, a corrupt or truncated file, or one that would need to run
             code to load (the message names ``name`` and says why).
     """
-    path = Path(path)
-    if not path.is_file():
-        raise ValueError(f"{name}: no such file {str(path)!r}")
+    path = regular_file(path, name)
+    _check_archive(path, name)
     try:
         state = torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as err:
@@ -54,6 +58,53 @@ def load_checkpoint(path: str | Path, name: str = "checkpoint") -> dict:
     if not isinstance(state, dict):
         raise ValueError(f"{name}: {str(path)!r} holds a {type(state).__name__}, not a checkpoint dict")
     return state
+
+
+def _check_archive(path: Path, name: str) -> None:
+    """A zip archive (torch's format) whose members declare at most ``JPEGDL_MAX_CHECKPOINT_BYTES``."""
+    limit = CHECKPOINT_BYTES.value()
+    try:
+        with zipfile.ZipFile(path) as archive:
+            members = archive.infolist()
+    except (zipfile.BadZipFile, OSError, ValueError, EOFError) as err:
+        reason = "empty file" if path.stat().st_size == 0 else str(err) or type(err).__name__
+        raise ValueError(f"{name}: {str(path)!r} is not a readable checkpoint (not a complete zip archive, the"
+                         f" format torch.save writes: {reason})") from None  # fmt: skip
+    declared = sum(member.file_size for member in members)
+    if declared > limit:
+        raise ValueError(f"{name}: {str(path)!r} would inflate to {declared} bytes, above the limit of {limit}"
+                         f" (raise it with {CHECKPOINT_BYTES.variable})")  # fmt: skip
+
+
+def stored_values(state: dict) -> int:
+    """How many tensor elements a checkpoint dict holds at its top level."""
+    return sum(t.numel() for t in state.values() if isinstance(t, torch.Tensor)) if isinstance(state, dict) else 0
+
+
+def check_size(needed: int, state: dict, name: str, source: str) -> None:
+    """Refuse a config that builds ``needed`` parameters beside a checkpoint holding fewer values."""
+    stored = stored_values(state)
+    if needed > stored:
+        raise ValueError(f"{name}: the config in {source!r} builds a model of {needed} parameters, but the checkpoint"
+                         f" holds {stored} values; refused before building it")  # fmt: skip
+
+
+def check_fits(build, state: dict, name: str, source: str) -> None:
+    """Refuse, before building anything for real, a config whose module holds more values than ``state``.
+
+    ``build()`` is called under ``torch.device("meta")`` (no memory for weights); a module with more
+    parameter values than the checkpoint's tensors could never load them, so a small file cannot make
+    jpegdl allocate gigabytes (a config naming ``vit_h_14`` beside the weights of a ResNet). A module
+    that cannot be built on the meta device is not checked here.
+    """
+    try:
+        with torch.device("meta"):
+            needed = sum(p.numel() for p in build().parameters())
+    except ValueError:
+        raise
+    except (TypeError, KeyError, RuntimeError, NotImplementedError, AttributeError):
+        return
+    check_size(needed, state, name, source)
 
 
 def rng_state() -> dict:

@@ -10,7 +10,7 @@ import jpegdl
 PACKAGE = Path(jpegdl.__file__).parent
 
 FLOORS = {
-    "utils": 0, "checkpoints": 0, "jpeg": 0,
+    "utils": 0, "limits": 0, "checkpoints": 0, "jpeg": 0,
     "files": 1,
     "tables": 2, "layers": 2, "models": 2, "data": 2,
     "j4d": 3, "distill": 3, "robust": 3, "evaluate": 3, "edic": 3, "weighting": 3, "sparse": 3, "plots": 3,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import struct
 import sys
 from collections.abc import Sequence
 
@@ -42,6 +43,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         args.handler(args)
     except ValueError as err:
         parser.exit(2, f"jpegdl {args.command}: error: {_one_line(err)}\n")
+    except MemoryError:
+        parser.exit(2, f"jpegdl {args.command}: error: out of memory; the input is larger than this machine can"
+                       " take (see docs/security.md for the limits)\n")  # fmt: skip
+    except (struct.error, RecursionError) as err:  # malformed input a reader did not catch itself
+        parser.exit(2, f"jpegdl {args.command}: error: malformed input ({type(err).__name__}: {_one_line(err)})\n")
     except KeyboardInterrupt:
         parser.exit(130, f"jpegdl {args.command}: interrupted\n")
     except BrokenPipeError:  # output piped into head & co.

@@ -125,3 +125,72 @@ def subsampling(text: str) -> str:
         return check_subsampling(text)
     except ValueError as err:
         raise argparse.ArgumentTypeError(str(err).removeprefix("subsampling: ")) from None
+
+
+def read_tables(path: str, name: str = "tables") -> tuple:
+    """A tables JSON (from ``jpegdl tables`` or ``learn-tables``): ``(QuantTables, the whole JSON dict)``.
+
+    The file must be a regular file of at most ``JPEGDL_MAX_TEXT_BYTES`` (no device, no FIFO).
+    """
+    from jpegdl.jpeg import QuantTables
+    from jpegdl.limits import read_json
+
+    data = read_json(path, name)
+    try:
+        return QuantTables.from_dict(data), data
+    except ValueError as err:
+        raise ValueError(f"{name}: {path!r}: {err}") from None
+
+
+def tables_hardness(data: dict, path: str, default: float = 8.0):
+    """The ``hardness`` of a learned-tables JSON: a number > 0 or an array of them (``default`` when absent)."""
+    import math
+
+    import torch
+
+    value = data.get("hardness", default)
+    if isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value) and value > 0:
+        return float(value)
+    try:
+        tensor = torch.tensor(value, dtype=torch.float64) if isinstance(value, list) else None
+    except (TypeError, ValueError, RuntimeError):
+        tensor = None
+    if tensor is None or tensor.numel() == 0 or not (torch.isfinite(tensor).all() and (tensor > 0).all()):
+        raise ValueError(f"tables: 'hardness' in {path!r} should be a number > 0 or an array of them, got"
+                         f" {value!r:.100}")
+    return tensor
+
+
+def max_pixels_flag(parser: argparse.ArgumentParser) -> None:
+    """``--max-pixels N``: the largest picture read (default: ``JPEGDL_MAX_PIXELS``, else 50 megapixels)."""
+    parser.add_argument("--max-pixels", dest="max_pixels", type=positive_int, metavar="N",
+                        help="largest picture in pixels, checked from its header (default: JPEGDL_MAX_PIXELS,"
+                        " else 50000000)")  # fmt: skip
+
+
+def write_text_output(path: str | None, text: str, overwrite: bool = False) -> None:
+    """``text`` to stdout (``path`` None) or atomically to ``path``; an existing file is replaced only with
+    ``overwrite`` and only if it is a text file that jpegdl's tables writer could have made (JSON or cjpeg)."""
+    import sys
+
+    from jpegdl.utils import atomic_write_text
+
+    if path is None:
+        sys.stdout.write(text)
+        return
+    file = Path(path)
+    if file.is_dir():
+        raise ValueError(f"output: {path!r} is a folder; name the file to write")
+    if not file.parent.is_dir():
+        raise ValueError(f"output: the folder {str(file.parent)!r} does not exist")
+    if file.exists() or file.is_symlink():
+        if not overwrite:
+            raise ValueError(f"output: {path!r} already exists; pass --overwrite to replace it")
+        try:
+            start = file.read_bytes()[:1] if file.is_file() and file.stat().st_size < 2**20 else b""
+        except OSError:
+            start = b""
+        if file.is_symlink() or start not in (b"{", b"#"):
+            raise ValueError(f"output: {path!r} is not a tables file; --overwrite replaces only tables files")
+    atomic_write_text(file, text)
+    print(f"wrote {path}")

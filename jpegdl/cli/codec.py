@@ -4,10 +4,9 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 from pathlib import Path
 
-from jpegdl.cli.arguments import positive_int, quality, subsampling
+from jpegdl.cli.arguments import max_pixels_flag, positive_int, quality, read_tables, subsampling, write_text_output
 
 
 def _cmd_tables(args: argparse.Namespace) -> None:
@@ -15,11 +14,7 @@ def _cmd_tables(args: argparse.Namespace) -> None:
 
     tables = QuantTables.from_quality(args.quality, force_baseline=not args.no_baseline)
     text = tables.to_cjpeg() if args.format == "cjpeg" else json.dumps(tables.to_dict(), indent=1) + "\n"
-    if args.output:
-        Path(args.output).write_text(text)
-        print(f"wrote {args.output}")
-    else:
-        sys.stdout.write(text)
+    write_text_output(args.output, text, args.overwrite)
 
 
 def _cmd_encode(args: argparse.Namespace) -> None:
@@ -37,10 +32,11 @@ def _cmd_encode(args: argparse.Namespace) -> None:
         raise ValueError(f"output: {args.output!r} is a folder; name the JPEG file to write")
     if not output.parent.is_dir():
         raise ValueError(f"output: the folder {str(output.parent)!r} does not exist")
-    pixels = read_picture(args.input)
-    tables = QuantTables.load(args.tables) if args.tables else QuantTables.from_quality(args.quality)
+    _check_replaceable(output, args.overwrite)
+    tables = read_tables(args.tables)[0] if args.tables else QuantTables.from_quality(args.quality)
+    pixels = read_picture(args.input, args.max_pixels)
     data = jpeg_bytes(pixels, tables, args.subsampling, optimize=not args.no_optimize,
-                     icc_profile=picture_icc_profile(args.input))  # fmt: skip
+                     icc_profile=picture_icc_profile(args.input, args.max_pixels))  # fmt: skip
     atomic_write_bytes(output, data)
     height, width = pixels.shape[:2]
     print(
@@ -50,10 +46,27 @@ def _cmd_encode(args: argparse.Namespace) -> None:
     )
 
 
+def _check_replaceable(output: Path, overwrite: bool) -> None:
+    """An existing output is replaced only with ``--overwrite``, and only if it is a JPEG file (what
+    encode writes): never a picture or document of another kind under a JPEG name."""
+    if not (output.exists() or output.is_symlink()):
+        return
+    if not overwrite:
+        raise ValueError(f"output: {str(output)!r} already exists; pass --overwrite to replace it")
+    try:
+        with open(output, "rb") as file:
+            start = file.read(3)
+    except OSError as err:
+        raise ValueError(f"output: cannot check {str(output)!r} ({err.strerror or err})") from None
+    if output.is_symlink() or not output.is_file() or start != b"\xff\xd8\xff":
+        raise ValueError(f"output: {str(output)!r} is not a JPEG file; --overwrite replaces only JPEG files")
+
+
 def _cmd_info(args: argparse.Namespace) -> None:
     from jpegdl.files import inspect
+    from jpegdl.limits import read_bytes
 
-    info = inspect(args.file)
+    info = inspect(read_bytes(args.file, "file"))
     if args.json:
         print(json.dumps(info.to_dict(), indent=1))
         return
@@ -72,15 +85,27 @@ def _cmd_info(args: argparse.Namespace) -> None:
 
 
 def _cmd_decode(args: argparse.Namespace) -> None:
+    import io
+
     from PIL import Image
 
     from jpegdl.files import decode_pixels, read_coefficients, to_uint8
     from jpegdl.files.pictures import MAX_PIXELS
     from jpegdl.jpeg import decode
+    from jpegdl.utils import atomic_write_bytes
 
     output = Path(args.output)
     if output.suffix.lower() not in (".png", ".bmp", ".ppm", ".pgm", ".tif", ".tiff"):
         raise ValueError(f"output: {args.output!r} must end in .png, .bmp, .ppm, .pgm or .tif (a lossless format)")
+    if output.is_dir():
+        raise ValueError(f"output: {args.output!r} is a folder; name the picture to write")
+    if not output.parent.is_dir():
+        raise ValueError(f"output: the folder {str(output.parent)!r} does not exist")
+    if output.exists() or output.is_symlink():
+        if Path(args.input).exists() and output.resolve() == Path(args.input).resolve():
+            raise ValueError(f"output: {args.output!r} is the input file; write the picture elsewhere")
+        if not args.overwrite:
+            raise ValueError(f"output: {args.output!r} already exists; pass --overwrite to replace it")
     limit = args.max_pixels or MAX_PIXELS
     if args.decoder == "jpegdl":
         coefficients = read_coefficients(args.input, limit, name="input")
@@ -90,9 +115,9 @@ def _cmd_decode(args: argparse.Namespace) -> None:
         pixels = to_uint8(decode(coefficients))
     else:
         pixels = decode_pixels(args.input, args.decoder, limit, name="input")
-    if not output.parent.is_dir():
-        raise ValueError(f"output: the folder {str(output.parent)!r} does not exist")
-    Image.fromarray(pixels).save(output)
+    buffer = io.BytesIO()
+    Image.fromarray(pixels).save(buffer, format=Image.registered_extensions()[output.suffix.lower()])
+    atomic_write_bytes(output, buffer.getvalue())
     print(f"wrote {args.output}: {pixels.shape[1]}x{pixels.shape[0]}, decoded by {args.decoder}")
 
 
@@ -104,6 +129,7 @@ def add_codec_parsers(commands: argparse._SubParsersAction) -> None:
         "--no-baseline", action="store_true", help="do not clamp entries to 255 (cjpeg without -baseline)"
     )
     tables.add_argument("--output", "-o", help="write to this file instead of stdout")
+    tables.add_argument("--overwrite", action="store_true", help="replace --output if it exists (a tables file only)")
     tables.set_defaults(handler=_cmd_tables)
 
     encode = commands.add_parser("encode", help="write a standard JPEG with given tables or quality")
@@ -116,6 +142,8 @@ def add_codec_parsers(commands: argparse._SubParsersAction) -> None:
                         help="chroma subsampling of colour images: 4:4:4, 4:2:2, 4:4:0, 4:2:0 (default, libjpeg's),"
                              " 4:1:1, 4:1:0, or per-component factors such as 2x2,1x2,1x1")  # fmt: skip
     encode.add_argument("--no-optimize", action="store_true", help="standard Huffman tables instead of optimized ones")
+    encode.add_argument("--overwrite", action="store_true", help="replace OUTPUT if it exists (a JPEG file only)")
+    max_pixels_flag(encode)
     encode.set_defaults(handler=_cmd_encode)
 
     decode = commands.add_parser("decode", help="decode a JPEG file to a lossless picture (PNG, ...)")
@@ -126,9 +154,11 @@ def add_codec_parsers(commands: argparse._SubParsersAction) -> None:
                              " or a jpeglib build such as 6b, turbo210, 9e")  # fmt: skip
     decode.add_argument("--max-pixels", type=positive_int, default=None,
                         help="refuse larger frames before decoding (default 100,000,000)")  # fmt: skip
+    decode.add_argument("--overwrite", action="store_true", help="replace OUTPUT if it exists (never the input)")
     decode.set_defaults(handler=_cmd_decode)
 
     info = commands.add_parser("info", help="size, sampling, tables and bytes of a JPEG file")
-    info.add_argument("file", help="a JPEG file (only its headers are read)")
+    info.add_argument("file", help="a JPEG file (its headers are parsed; the whole file, at most"
+                      " JPEGDL_MAX_FILE_BYTES, is read to count its payload)")
     info.add_argument("--json", action="store_true", help="machine-readable output")
     info.set_defaults(handler=_cmd_info)

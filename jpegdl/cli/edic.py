@@ -9,18 +9,14 @@ from pathlib import Path
 from jpegdl.cli.arguments import non_negative, pick_device, positive, positive_int
 
 
-def _read_rgb(path: str):
-    import numpy as np
+def _read_rgb(path: str, max_pixels: int | None = None):
+    """A picture through jpegdl's one reader, as float ``(3, H, W)`` in [0, 1]."""
     import torch
-    from PIL import Image, UnidentifiedImageError
 
-    if not Path(path).is_file():
-        raise ValueError(f"input: no such file {path!r}")
-    try:
-        with Image.open(path) as image:
-            pixels = np.asarray(image.convert("RGB"))
-    except (UnidentifiedImageError, OSError) as err:
-        raise ValueError(f"input: cannot read image {path!r} ({err})") from None
+    from jpegdl.files.pictures import read_rgb
+    from jpegdl.limits import EDIC_PIXELS
+
+    pixels = read_rgb(path, EDIC_PIXELS.value() if max_pixels is None else max_pixels, name="input")
     return torch.from_numpy(pixels.copy()).permute(2, 0, 1).float() / 255
 
 
@@ -55,6 +51,7 @@ def _cmd_train(args: argparse.Namespace) -> None:
     args.lmbda = args.lmbda if args.lmbda_given else [0.013]
     if args.variable_rate and (args.task_model or args.metric != "mse" or len(set(args.lmbda)) < 2):
         raise ValueError("variable-rate: needs two or more distinct --lmbda values, MSE, and no --task-model")
+    _check_codec_folders(args)
     config = CodecConfig(
         architecture=args.architecture, channels=args.channels, latent_channels=args.latent_channels,
         components=args.components, attention=not args.no_attention, enhancement=not args.no_enhancement,
@@ -73,6 +70,27 @@ def _cmd_train(args: argparse.Namespace) -> None:
         shutdown(context)
 
 
+def _codec_folder(args: argparse.Namespace, name: str) -> Path:
+    """Where one codec is trained; a finished codec there is kept unless ``--overwrite`` (every ``.edic``
+    file made with it would become undecodable)."""
+    folder = Path(args.out) / name
+    codec = folder / "codec.pt"
+    if codec.exists() and not args.overwrite and not (args.resume and (folder / "train.pt").is_file()):
+        raise ValueError(f"out: {str(codec)!r} already exists; files compressed with it need it to decode. Pass"
+                         " --overwrite to train a new codec in its place, or choose another --out")  # fmt: skip
+    return folder
+
+
+def _check_codec_folders(args: argparse.Namespace) -> None:
+    """All ``_codec_folder`` checks before any training starts."""
+    if args.task_model:
+        names = [f"task-{w:g}" for w in args.task_weight]
+    else:
+        names = ["variable-rate"] if args.variable_rate else [f"lambda-{v:g}" for v in args.lmbda]
+    for name in names:
+        _codec_folder(args, name)
+
+
 def _train_photo_codecs(args: argparse.Namespace, config, device, context, say) -> None:
     from jpegdl.edic.data import WALLPAPER_FOLDERS, deduplicate, find_images, load_training_images
     from jpegdl.edic.training import TrainSettings, train_and_save
@@ -83,7 +101,7 @@ def _train_photo_codecs(args: argparse.Namespace, config, device, context, say) 
     for lmbda in [max(args.lmbda)] if args.variable_rate else args.lmbda:
         settings = TrainSettings(lmbda=lmbda, metric=args.metric, steps=args.steps, batch_size=args.batch_size,
                                  lr=args.lr, checkpoint_every=args.checkpoint_every, lr_drops=tuple(args.lr_drops))
-        folder = Path(args.out) / ("variable-rate" if args.variable_rate else f"lambda-{lmbda:g}")
+        folder = _codec_folder(args, "variable-rate" if args.variable_rate else f"lambda-{lmbda:g}")
         _, history = train_and_save(config, settings, images, folder, crop=args.crop, seed=args.seed,
                                     resume=args.resume, device=device, context=context)  # fmt: skip
         last = history[-min(len(history), 50):]
@@ -109,7 +127,7 @@ def _train_task_codecs(args: argparse.Namespace, config, device, context, say) -
     for weight in args.task_weight:
         settings = TrainSettings(lmbda=lmbda, task_weight=weight, steps=args.steps, batch_size=args.batch_size,
                                  lr=args.lr, checkpoint_every=args.checkpoint_every)  # fmt: skip
-        folder = Path(args.out) / f"task-{weight:g}"
+        folder = _codec_folder(args, f"task-{weight:g}")
         _, history = train_task_codec(config, settings, images, labels, classifier, folder, seed=args.seed,
                                       resume=args.resume, device=device, context=context)  # fmt: skip
         last = history[-min(len(history), 50):]
@@ -118,16 +136,27 @@ def _train_task_codecs(args: argparse.Namespace, config, device, context, say) -
               f"cross-entropy {sum(r['task'] for r in last) / len(last):.4f}")
 
 
-def _open_codec(args: argparse.Namespace):
-    """The codec of ``--model`` (or the shipped ``--codec``) and the created ``--output`` folder."""
+def _open_codec(args: argparse.Namespace, suffix: str):
+    """The codec of ``--model`` (or the shipped ``--codec``; ``None`` for decompress without ``--model``),
+    the output folder and the planned ``(input, output)`` pairs.
+
+    Outputs are checked before any codec is loaded: see :class:`jpegdl.files.outputs.OutputFolder`.
+    """
     from jpegdl.edic.checkpoint import load_codec
     from jpegdl.edic.shipped import load_shipped
+    from jpegdl.files.outputs import OutputFolder
 
     _threads(args)
-    model, config = load_codec(args.model) if args.model else load_shipped(args.codec)
-    out = Path(args.output)
-    out.mkdir(parents=True, exist_ok=True)
-    return model, config, out
+    out = OutputFolder(args.output, args.overwrite, "output")
+    pairs = [(Path(path), out.path / (Path(path).stem + suffix)) for path in args.inputs]
+    out.plan(pairs, inputs=[Path(args.model)] if args.model else [])
+    if args.model:
+        model, config = load_codec(args.model)
+    elif suffix == ".edic":
+        model, config = load_shipped(args.codec)
+    else:
+        model = config = None
+    return model, config, out, pairs
 
 
 def _quality_to_rate(quality: int, config) -> int:
@@ -137,19 +166,45 @@ def _quality_to_rate(quality: int, config) -> int:
     return quality - 1
 
 
+def _batch(pairs, work) -> None:
+    """``work(input, output)`` for every pair; a failing input is reported and the batch goes on.
+
+    One input that fails: its one-line error (exit 2). Several inputs, some failing: each named with
+    its reason on stderr, exit 1 (2 when none succeeded).
+    """
+    import sys
+
+    failed = []
+    for source, target in pairs:
+        try:
+            print(work(source, target))
+        except (ValueError, OSError, MemoryError) as err:
+            reason = " ".join(str(err).split()) if not isinstance(err, MemoryError) else "out of memory"
+            failed.append(reason if str(source) in reason else f"{source}: {reason}")
+    if len(pairs) == 1 and failed:
+        raise ValueError(failed[0])
+    if failed:
+        print(f"skipped {len(failed)} of {len(pairs)} file(s):", file=sys.stderr)
+        for reason in failed:
+            print(f"  {reason}", file=sys.stderr)
+        raise SystemExit(2 if len(failed) == len(pairs) else 1)
+
+
 def _cmd_compress(args: argparse.Namespace) -> None:
     from jpegdl.edic import encode_image, model_id
-    from jpegdl.edic.checkpoint import write_atomically
 
-    model, config, out = _open_codec(args)
+    model, config, out, pairs = _open_codec(args, ".edic")
     rate = _quality_to_rate(args.quality if args.quality is not None else min(2, config.rates), config)
     identity = model_id(model, config, rate)
-    for path in args.inputs:
-        image = _read_rgb(path)
+
+    def compress(source: Path, target: Path) -> str:
+        image = _read_rgb(str(source), args.max_pixels)
         data = encode_image(model, config, image, identity, rate)
-        target = write_atomically(out / (Path(path).stem + ".edic"), data)
+        out.write(target, data)
         height, width = image.shape[-2:]
-        print(f"wrote {target}: {width}x{height}, {len(data)} bytes ({len(data) * 8 / (height * width):.3f} bpp)")
+        return f"wrote {target}: {width}x{height}, {len(data)} bytes ({len(data) * 8 / (height * width):.3f} bpp)"
+
+    _batch(pairs, compress)
 
 
 def _codec_for_stream(args: argparse.Namespace, data: bytes, path: str, cache: dict):
@@ -181,27 +236,30 @@ def _cmd_decompress(args: argparse.Namespace) -> None:
     from PIL import Image
 
     from jpegdl.edic import decode_image
-    from jpegdl.edic.checkpoint import write_atomically
+    from jpegdl.edic.bitstream import unpack
+    from jpegdl.edic.codec import model_ids
+    from jpegdl.limits import EDIC_PIXELS, read_bytes
 
-    _threads(args)
-    out = Path(args.output)
-    out.mkdir(parents=True, exist_ok=True)
-    cache: dict = {}
-    for path in args.inputs:
-        if not Path(path).is_file():
-            raise ValueError(f"input: no such file {path!r}")
-        data = Path(path).read_bytes()
+    model, config, out, pairs = _open_codec(args, ".png")
+    cache: dict = {"model": (model, config, model_ids(model, config))} if model is not None else {}
+    limit = EDIC_PIXELS.value() if args.max_pixels is None else args.max_pixels
+
+    def decompress(source: Path, target: Path) -> str:
+        data = read_bytes(source, "input")
         try:
-            model, config, ids = _codec_for_stream(args, data, path, cache)
+            unpack(data, limit)  # the header's claims, checked against --max-pixels first
+            model, config, ids = _codec_for_stream(args, data, str(source), cache)
             decoded = decode_image(model, config, data, ids)
         except ValueError as err:
             message = str(err)
-            raise ValueError(message if message.startswith(f"{path}:") else f"{path}: {message}") from None
+            raise ValueError(message if message.startswith(f"{source}:") else f"{source}: {message}") from None
         pixels = (decoded[0] * 255).round().byte().permute(1, 2, 0).cpu().numpy()
         buffer = io.BytesIO()
         Image.fromarray(pixels).save(buffer, "PNG")
-        target = write_atomically(out / (Path(path).stem + ".png"), buffer.getvalue())
-        print(f"wrote {target}: {pixels.shape[1]}x{pixels.shape[0]}")
+        out.write(target, buffer.getvalue())
+        return f"wrote {target}: {pixels.shape[1]}x{pixels.shape[0]}"
+
+    _batch(pairs, decompress)
 
 
 def _cmd_eval(args: argparse.Namespace) -> None:
@@ -275,6 +333,8 @@ def add_edic_parsers(commands: argparse._SubParsersAction) -> None:
                        help="steps between atomic checkpoints (default: 200)")  # fmt: skip
     train.add_argument("--seed", type=int, default=0, help="seed of weights and crops (default: 0)")
     train.add_argument("--resume", action="store_true", help="continue from train.pt where it exists")
+    train.add_argument("--overwrite", action="store_true", help="train again where a codec.pt exists (files"
+                       " compressed with the old codec can no longer be decoded)")  # fmt: skip
     train.add_argument("--device", default="auto", help="auto, cpu or cuda[:N]")
     train.add_argument("--threads", type=positive_int, help="torch CPU threads")
     train.set_defaults(handler=_needs_compressai(_cmd_train))
@@ -293,6 +353,10 @@ def add_edic_parsers(commands: argparse._SubParsersAction) -> None:
                                  help="shipped codec when no --model is given: edic or mbt2018-mean (default: edic)")
             command.add_argument("--quality", "-q", type=positive_int, metavar="Q",
                                  help="rate point, 1 = lowest rate (shipped codecs: 1..4; default 2)")
+        command.add_argument("--overwrite", action="store_true", help="replace outputs an earlier 'jpegdl edic'"
+                             " run wrote in DIR (never other files, never an input)")  # fmt: skip
+        command.add_argument("--max-pixels", dest="max_pixels", type=positive_int, metavar="N",
+                             help="largest image in pixels (default: JPEGDL_MAX_EDIC_PIXELS, else 4200000)")
         command.add_argument("--threads", type=positive_int, help="torch CPU threads")
         command.set_defaults(handler=_needs_compressai(handler))
 

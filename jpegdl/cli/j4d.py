@@ -5,12 +5,12 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from pathlib import Path
 
 from jpegdl.cli.arguments import (
     add_data_flags,
     add_device_flag,
     load_models,
+    max_pixels_flag,
     non_negative,
     non_negative_int,
     output_folder,
@@ -18,7 +18,10 @@ from jpegdl.cli.arguments import (
     positive,
     positive_int,
     quality,
+    read_tables,
     subsampling,
+    tables_hardness,
+    write_text_output,
 )
 from jpegdl.cli.options import add_dataclass_flags, given_values
 
@@ -55,36 +58,42 @@ def _cmd_learn_tables(args: argparse.Namespace) -> None:
 SUBSAMPLING_HELP = "chroma subsampling of colour images (default: 4:4:4; grayscale has none)"
 
 
-def _recorded_subsampling(path: str) -> str:
+def _recorded_subsampling(data: dict) -> str:
     """The subsampling a tables JSON was learned for (``4:2:0``, libjpeg's default, when it says none)."""
-    try:
-        recorded = json.loads(Path(path).read_text()).get("subsampling")
-    except (OSError, ValueError, AttributeError):
-        recorded = None
+    recorded = data.get("subsampling")
     return recorded if recorded in ("4:4:4", "4:2:0") else "4:2:0"
 
 
 def _cmd_compress(args: argparse.Namespace) -> None:
-    from jpegdl.j4d import compress_folder, load_hardness
-    from jpegdl.jpeg import QuantTables
+    from jpegdl.j4d import compress_folder
 
-    tables = QuantTables.load(args.tables).rounded() if args.round else QuantTables.load(args.tables)
-    hardness = args.hardness if args.hardness is not None else load_hardness(args.tables)
-    subsampling = args.subsampling or _recorded_subsampling(args.tables)
+    tables, data = read_tables(args.tables)
+    tables = tables.rounded() if args.round else tables
+    hardness = args.hardness if args.hardness is not None else tables_hardness(data, args.tables)
+    subsampling = args.subsampling or _recorded_subsampling(data)
     summary = compress_folder(
         args.in_dir, args.out_dir, tables, subsampling, "probabilistic" if args.probabilistic else "rounded",
-        hardness, args.seed, args.workers, overwrite=args.overwrite,
+        hardness, args.seed, args.workers, overwrite=args.overwrite, **_pixels(args),
     )  # fmt: skip
     if summary["files"]:
         print(
             f"wrote {summary['files']} JPEG files to {args.out_dir}: {summary['bytes']} bytes ({summary['bpp']:.3f}"
             f" bpp), payload {summary['payload_bytes']} bytes ({summary['payload_bpp']:.3f} bpp)"
         )
+    _report_skipped(summary)
+
+
+def _pixels(args: argparse.Namespace) -> dict:
+    return {"max_pixels": args.max_pixels} if args.max_pixels is not None else {}
+
+
+def _report_skipped(summary: dict) -> None:
+    """The skipped files on stderr, one line each; exit 1 (2 when nothing was written)."""
     if summary["skipped"]:
         print(f"skipped {summary['skipped']} file(s):", file=sys.stderr)
         for reason in summary["skipped_files"]:
             print(f"  {reason}", file=sys.stderr)
-        raise SystemExit(1)
+        raise SystemExit(1 if summary["files"] else 2)
 
 
 def _cmd_compress_guided(args: argparse.Namespace) -> None:
@@ -104,17 +113,13 @@ def _cmd_compress_guided(args: argparse.Namespace) -> None:
         loader = DataLoader(Subset(train, range(min(len(train), args.images))), batch_size=256)
         ladder = sensitivity_ladder(frequency_sensitivity(model, loader, args.subsampling, None, device))
     summary = compress_folder_guided(args.in_dir, args.out_dir, model, ladder, args.max_kl, args.subsampling, device,
-                                     overwrite=args.overwrite)  # fmt: skip
+                                     overwrite=args.overwrite, **_pixels(args))  # fmt: skip
     if summary["files"]:
         used = ", ".join(f"{i}: {n}" for i, n in enumerate(summary["levels"]) if n)
         print(f"wrote {summary['files']} JPEG files to {args.out_dir}: {summary['bytes']} bytes ({summary['bpp']:.3f}"
               f" bpp), payload {summary['payload_bytes']} bytes ({summary['payload_bpp']:.3f} bpp)")  # fmt: skip
         print(f"{args.ladder} ladder of {len(ladder)} tables (0 = finest): files per level {{{used}}}")
-    if summary["skipped"]:
-        print(f"skipped {summary['skipped']} file(s):", file=sys.stderr)
-        for reason in summary["skipped_files"]:
-            print(f"  {reason}", file=sys.stderr)
-        raise SystemExit(1)
+    _report_skipped(summary)
 
 
 def _cmd_rate_accuracy(args: argparse.Namespace) -> None:
@@ -167,7 +172,6 @@ def _cmd_rate_accuracy(args: argparse.Namespace) -> None:
 
 def _cmd_sensitivity_tables(args: argparse.Namespace) -> None:
     """``jpegdl tables --sensitivity RUN``: tables from the run's frequency sensitivity."""
-    import sys
 
     from torch.utils.data import DataLoader, Subset
 
@@ -184,14 +188,7 @@ def _cmd_sensitivity_tables(args: argparse.Namespace) -> None:
     else:
         tables = scaled_tables(sensitivity, args.scale)
     text = tables.to_cjpeg() if args.format == "cjpeg" else json.dumps(tables.to_dict(), indent=1) + "\n"
-    if args.output:
-        path = Path(args.output)
-        temporary = path.with_name(f".{path.name}.tmp")
-        temporary.write_text(text)
-        temporary.replace(path)
-        print(f"wrote {args.output}")
-    else:
-        sys.stdout.write(text)
+    write_text_output(args.output, text, args.overwrite)
 
 
 def _extend_tables_parser(commands: argparse._SubParsersAction) -> None:
@@ -260,7 +257,9 @@ def add_j4d_parsers(commands: argparse._SubParsersAction) -> None:
     )  # fmt: skip
     compress.add_argument("in_dir", help="folder of pictures (read recursively; never modified)")
     compress.add_argument("out_dir", help="output folder, outside IN_DIR")
-    compress.add_argument("--overwrite", action="store_true", help="replace JPEG files that already exist in OUT_DIR")
+    compress.add_argument("--overwrite", action="store_true", help="replace JPEG files an earlier compress wrote in"
+                          " OUT_DIR (never other files)")  # fmt: skip
+    max_pixels_flag(compress)
     compress.add_argument("--tables", "-t", required=True, help="tables JSON (learned or from 'jpegdl tables')")
     compress.add_argument("--probabilistic", action="store_true", help="draw indices from the soft PMF (jpeglib)")
     compress.add_argument("--hardness", type=float, help="hardness of the draws (default: from the tables JSON, or 8)")
@@ -293,7 +292,9 @@ def add_j4d_parsers(commands: argparse._SubParsersAction) -> None:
     guided.add_argument("--images", type=positive_int, default=10_000,
                         help="training images that estimate the sensitivity ladder (default: 10000)")  # fmt: skip
     guided.add_argument("--subsampling", "-s", type=subsampling, default="4:4:4", help=SUBSAMPLING_HELP)
-    guided.add_argument("--overwrite", action="store_true", help="replace JPEG files that already exist in OUT_DIR")
+    guided.add_argument("--overwrite", action="store_true", help="replace JPEG files an earlier compress wrote in"
+                        " OUT_DIR (never other files)")  # fmt: skip
+    max_pixels_flag(guided)
     add_device_flag(guided)
     guided.set_defaults(handler=_cmd_compress_guided)
 

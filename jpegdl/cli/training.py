@@ -25,6 +25,7 @@ def config_from_args(args: argparse.Namespace):
 
     from jpegdl.distill import DistillSettings
     from jpegdl.runs import PRESETS, JPEGConfig, RunFolder, TrainConfig, load_checkpoint
+    from jpegdl.runs.model import check_state_fits
     from jpegdl.weighting import WeightingConfig
 
     values = given_values(args, TrainConfig)
@@ -49,6 +50,9 @@ def config_from_args(args: argparse.Namespace):
             raise ValueError(f"resume: no checkpoint {str(checkpoint)!r} to resume from")
         state = load_checkpoint(checkpoint, "resume")
         saved = TrainConfig.from_dict(state.get("config", {}))
+        if not isinstance(state.get("model"), dict):
+            raise ValueError(f"resume: {str(checkpoint)!r} holds no model weights")
+        check_state_fits(saved, state["model"], str(checkpoint), "resume")
         return replace(saved, **values)
     if (jpeg_values and not args.jpeg) or (args.jpeg is False and jpeg_values):
         raise ValueError(f"jpeg: --jpeg-* options ({', '.join(sorted(jpeg_values))}) need --jpeg")
@@ -83,8 +87,15 @@ def _cmd_train(args: argparse.Namespace) -> None:
     try:
         summary = trainer.fit()
     except KeyboardInterrupt:
-        sys.stderr.write(f"jpegdl train: interrupted; the last finished epoch is saved in {config.out}/last.pt;"
-                         f" continue with: jpegdl train --out {config.out} --resume\n")  # fmt: skip
+        if trainer.saved_checkpoint:
+            sys.stderr.write(f"jpegdl train: interrupted; the last finished epoch is saved in {config.out}/last.pt;"
+                             f" continue with: jpegdl train --out {config.out} --resume\n")  # fmt: skip
+        elif trainer.folder.has_progress():
+            sys.stderr.write(f"jpegdl train: interrupted; no epoch finished in this session; what {config.out} held"
+                             f" before is kept: continue with: jpegdl train --out {config.out} --resume\n")  # fmt: skip
+        else:
+            sys.stderr.write("jpegdl train: interrupted before the first epoch ended; no checkpoint was saved."
+                             " Run the same command again to start over\n")  # fmt: skip
         raise SystemExit(130) from None
     finally:
         signal.signal(signal.SIGTERM, previous)

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import gzip
+import io
+import math
 import struct
 import zlib
 from pathlib import Path
@@ -10,6 +12,8 @@ from pathlib import Path
 import numpy as np
 import torch
 from torch.utils.data import Dataset
+
+from jpegdl.limits import DATASET_BYTES, read_bytes
 
 DEBIAN_ROOT = Path("/usr/share/datasets/fashion-mnist")
 FILES = {
@@ -31,16 +35,23 @@ def _file(folder: Path, stem: str) -> Path | None:
 
 
 def _open(folder: Path, stem: str) -> bytes | None:
+    """The bytes of an IDX file, gunzipped; at most ``JPEGDL_MAX_DATASET_BYTES`` are read or inflated."""
     candidate = _file(folder, stem)
     if candidate is None:
         return None
-    raw = candidate.read_bytes()
+    raw = read_bytes(candidate, "root", DATASET_BYTES)
     if candidate.suffix != ".gz":
         return raw
+    limit = DATASET_BYTES.value()
     try:
-        return gzip.decompress(raw)
+        with gzip.GzipFile(fileobj=io.BytesIO(raw)) as file:
+            data = file.read(limit + 1)  # a gzip bomb stops here, not after inflating it all
     except (OSError, EOFError, zlib.error) as err:
         raise ValueError(f"root: {str(candidate)!r} is a corrupt or truncated gzip file ({err})") from None
+    if len(data) > limit:
+        raise ValueError(f"root: {str(candidate)!r} inflates to more than {limit} bytes (the limit,"
+                         f" {DATASET_BYTES.variable})")  # fmt: skip
+    return data
 
 
 def read_idx(data: bytes, name: str = "data") -> np.ndarray:
@@ -50,10 +61,12 @@ def read_idx(data: bytes, name: str = "data") -> np.ndarray:
     zero, dtype_code, ndim = struct.unpack(">HBB", data[:4])
     if zero != 0 or dtype_code != 0x08:
         raise ValueError(f"{name}: not an unsigned-byte IDX file")
+    if not 1 <= ndim <= 4 or len(data) < 4 + 4 * ndim:
+        raise ValueError(f"{name}: not an IDX file (a header of {ndim} dimensions in {len(data)} bytes)")
     shape = struct.unpack(f">{ndim}I", data[4 : 4 + 4 * ndim])
     payload = np.frombuffer(data, dtype=np.uint8, offset=4 + 4 * ndim)
-    if payload.size != int(np.prod(shape)):
-        raise ValueError(f"{name}: truncated IDX file (expected {int(np.prod(shape))} values, got {payload.size})")
+    if payload.size != math.prod(shape):
+        raise ValueError(f"{name}: truncated IDX file (expected {math.prod(shape)} values, got {payload.size})")
     return payload.reshape(shape)
 
 

@@ -96,14 +96,22 @@ def create_dataset(
 
 
 def _load_rgb(path: str):
-    """ImageFolder's loader: an RGB PIL image, or a ``ValueError`` that names the unreadable file."""
-    from PIL import Image, UnidentifiedImageError
+    """ImageFolder's loader: an RGB PIL image read by jpegdl's one picture reader (formats allowlisted,
+    ``JPEGDL_MAX_PIXELS``, 16-bit scaled, EXIF orientation applied), or a ``ValueError`` naming the file."""
+    from PIL import Image
+
+    from jpegdl.files.pictures import read_rgb
 
     try:
-        with Image.open(path) as image:
-            return image.convert("RGB")
-    except (UnidentifiedImageError, OSError, SyntaxError, Image.DecompressionBombError) as err:
-        raise ValueError(f"dataset: cannot read image {path!r} ({err}); remove or replace it") from None
+        return Image.fromarray(read_rgb(path, name="dataset"))
+    except ValueError as err:
+        raise ValueError(f"{err}; remove or replace it") from None
+
+
+def _is_picture(path: str) -> bool:
+    from jpegdl.files.pictures import PICTURE_SUFFIXES
+
+    return path.lower().endswith(PICTURE_SUFFIXES)
 
 
 def _image_folder(path: Path, split: str, augment: bool, image_size: int) -> tuple[Dataset, DatasetInfo]:
@@ -114,7 +122,7 @@ def _image_folder(path: Path, split: str, augment: bool, image_size: int) -> tup
     if folder is None:
         raise ValueError(f"dataset: {str(path)!r} needs a {' or '.join(candidates)} subfolder of class folders")
     dataset = ImageFolder(str(folder), transform=_transforms("imagefolder", augment, image_size),
-                          loader=_load_rgb)  # fmt: skip
+                          loader=_load_rgb, is_valid_file=_is_picture)  # fmt: skip
     if not dataset.classes:
         raise ValueError(f"dataset: no class folders in {str(folder)!r}")
     info = DatasetInfo(f"imagefolder:{path}", len(dataset.classes), 3, image_size, IMAGENET_MEAN, IMAGENET_STD)

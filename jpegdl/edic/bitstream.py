@@ -25,6 +25,8 @@ import struct
 import zlib
 from dataclasses import dataclass
 
+from jpegdl.limits import EDIC_PIXELS
+
 MAGIC = b"EDIC"
 VERSION = 1
 MODEL_ID_BYTES = 8
@@ -58,8 +60,12 @@ def pack(stream: EdicStream) -> bytes:
     return body + struct.pack(">I", zlib.crc32(body))
 
 
-def unpack(data: bytes) -> EdicStream:
-    """Parse and check a ``.edic`` file; a wrong magic, version, truncation or corruption raises ValueError."""
+def unpack(data: bytes, max_pixels: int | None = None) -> EdicStream:
+    """Parse and check a ``.edic`` file; a wrong magic, version, truncation or corruption raises ValueError.
+
+    The claimed image size is checked against ``max_pixels`` (default ``JPEGDL_MAX_EDIC_PIXELS``)
+    before anything is decoded: decoding allocates in proportion to it.
+    """
     if not isinstance(data, (bytes, bytearray)):
         raise ValueError(f"data: expected bytes, got {type(data).__name__}")
     data = bytes(data)
@@ -70,6 +76,14 @@ def unpack(data: bytes) -> EdicStream:
     _magic, version, model_id, height, width, lat_h, lat_w, count = _HEADER.unpack_from(data)
     if version != VERSION:
         raise ValueError(f"data: EDIC format version {version} is not supported (expected {VERSION})")
+    limit = EDIC_PIXELS.value() if max_pixels is None else max_pixels
+    if not (1 <= height <= MAX_SIDE and 1 <= width <= MAX_SIDE):
+        raise ValueError(f"data: corrupt EDIC header (image size {height}x{width}; sides are 1..{MAX_SIDE})")
+    if height * width > limit:
+        raise ValueError(f"data: the stream claims a {width}x{height} image, above the limit of {limit} pixels"
+                         f" (raise it with {EDIC_PIXELS.variable})")  # fmt: skip
+    if count < 1:
+        raise ValueError("data: corrupt EDIC header (no coded strings)")
     end = _HEADER.size + 4 * count
     if len(data) < end + 4:
         raise ValueError(f"data: truncated EDIC stream ({len(data)} bytes, header and lengths need {end + 4})")

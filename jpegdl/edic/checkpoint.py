@@ -8,8 +8,9 @@ from pathlib import Path
 import torch
 from compressai.models import CompressionModel
 
-from jpegdl.checkpoints import load_checkpoint, save_checkpoint
+from jpegdl.checkpoints import check_size, load_checkpoint, save_checkpoint
 from jpegdl.edic.model import CodecConfig, build_model
+from jpegdl.limits import read_json
 from jpegdl.utils import atomic_write_bytes
 
 
@@ -43,19 +44,25 @@ def save_codec(model: CompressionModel, config: CodecConfig, path: str | Path, h
     return save_checkpoint(state, path)
 
 
+def minimum_parameters(config: CodecConfig) -> int:
+    """A lower bound on the parameters of any architecture's codec: the 5x5 convolutions of its analysis
+    and synthesis transforms (3 -> N -> N -> N -> M and back), which every architecture here has."""
+    n, m = config.channels, config.latent_channels
+    return 2 * 25 * (3 * n + 2 * n * n + n * m)
+
+
 def load_codec(path: str | Path, device: str | torch.device = "cpu") -> tuple[CompressionModel, CodecConfig]:
     """A codec saved by :func:`save_codec`, in eval mode, ready for ``compress``/``decompress``."""
     meta = config_path(path)
     if not meta.is_file():
         raise ValueError(f"checkpoint: the config {str(meta)!r} beside {str(path)!r} is missing")
-    try:
-        config = CodecConfig.from_dict(json.loads(meta.read_text()))
-    except json.JSONDecodeError as err:
-        raise ValueError(f"checkpoint: {str(meta)!r} is not valid JSON ({err})") from None
+    config = CodecConfig.from_dict(read_json(meta, "checkpoint"))
     state = load_checkpoint(path)
+    check_size(minimum_parameters(config), state, "checkpoint", str(meta))
     model = build_model(config)
     try:
         model.load_state_dict(state)
-    except RuntimeError as err:
-        raise ValueError(f"checkpoint: the weights in {str(path)!r} do not fit the config ({err})") from None
+    except (RuntimeError, KeyError, TypeError, AttributeError) as err:
+        reason = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+        raise ValueError(f"checkpoint: the weights in {str(path)!r} do not fit the config ({reason})") from None
     return model.to(device).eval(), config

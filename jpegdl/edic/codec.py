@@ -11,6 +11,7 @@ from compressai.models import CompressionModel
 from torch import Tensor
 
 from jpegdl.edic.bitstream import MAX_SIDE, EdicStream, pack, unpack
+from jpegdl.edic.guard import GuardedDecoder, check_string, guarded_entropy_coders
 from jpegdl.edic.model import STRIDE, CodecConfig
 
 
@@ -93,12 +94,17 @@ def encode_image(model: CompressionModel, config: CodecConfig, image: Tensor, id
 
 
 def decode_image(model: CompressionModel, config: CodecConfig, data: bytes,
-                 identity: bytes | list[bytes] | None = None) -> Tensor:  # fmt: skip
-    """``.edic`` bytes -> float ``(1, 3, H, W)`` in [0, 1]; a stream made by another model raises ValueError.
+                 identity: bytes | list[bytes] | None = None, *, trusted: bool = False) -> Tensor:  # fmt: skip
+    """``.edic`` bytes -> float ``(1, 3, H, W)`` in [0, 1].
 
     ``identity``: :func:`model_ids` of the codec when already known (a single id is enough for a
     single-rate codec; for a variable-rate one, a single id makes the ids be recomputed).
     The header's model id says which rate the stream was coded at.
+
+    Any bytes are safe to decode: a stream made by another model, a corrupt, truncated or crafted one,
+    or one claiming more than ``JPEGDL_MAX_EDIC_PIXELS`` pixels raises ``ValueError`` (the native
+    entropy decoder runs isolated, :mod:`jpegdl.edic.guard`). ``trusted=True`` (a stream this process
+    has just encoded) decodes in place, without the tens of milliseconds isolation costs.
     """
     stream = unpack(data)
     if identity is None or (isinstance(identity, bytes) and config.lmbdas):
@@ -115,6 +121,9 @@ def decode_image(model: CompressionModel, config: CodecConfig, data: bytes,
                          f"{stream.height}x{stream.width} image, expected {padded})")
     if len(stream.strings) != 2:
         raise ValueError(f"data: expected 2 coded strings (y, z), got {len(stream.strings)}")
-    decoded = model.decompress([[s] for s in stream.strings], torch.Size(stream.latent_shape),
-                               **({"rate": rate} if config.lmbdas else {}))  # fmt: skip
+    for name, string in zip(("y", "z"), stream.strings, strict=True):
+        check_string(string, f"the {name} string")
+    with guarded_entropy_coders(model, GuardedDecoder(isolate=False if trusted else None)):
+        decoded = model.decompress([[s] for s in stream.strings], torch.Size(stream.latent_shape),
+                                   **({"rate": rate} if config.lmbdas else {}))  # fmt: skip
     return decoded["x_hat"][..., : stream.height, : stream.width].clamp(0, 1)

@@ -12,6 +12,8 @@ import torch.nn.functional as F
 from PIL import Image
 from torch import Tensor
 
+from jpegdl.files.pictures import open_picture
+
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".webp", ".bmp", ".tif", ".tiff")
 WALLPAPER_FOLDERS = ("/usr/share/wallpapers", "/usr/share/backgrounds")
 WALLPAPER_PACKAGES = ("plasma-workspace-wallpapers", "ukui-wallpapers", "gnome-backgrounds")
@@ -32,10 +34,10 @@ def find_images(folders: Iterable[str | Path]) -> list[Path]:
 
 
 def _open_rgb(path: Path, min_side: int | None = None) -> Image.Image:
-    image = Image.open(path)
-    if min_side is not None:
-        image.draft("RGB", (min_side, min_side))  # JPEG: decode at a reduced scale when that is enough
-    return image.convert("RGB")
+    with open_picture(path, name="data") as image:  # allowlisted formats, JPEGDL_MAX_PIXELS
+        if min_side is not None:
+            image.draft("RGB", (min_side, min_side))  # JPEG: decode at a reduced scale when that is enough
+        return image.convert("RGB")
 
 
 def signature(image: Image.Image) -> np.ndarray:
@@ -53,7 +55,7 @@ def deduplicate(paths: list[Path], threshold: float = 0.95) -> list[Path]:
     """Keep one file per picture: the largest of those whose centre thumbnails correlate above ``threshold``."""
     entries = []
     for path in paths:
-        with Image.open(path) as image:
+        with open_picture(path, name="data") as image:
             size = image.size
             entries.append((path, size, signature(_open_rgb(path, 64))))
     entries.sort(key=lambda e: -e[1][0] * e[1][1])  # largest first: it is the one kept

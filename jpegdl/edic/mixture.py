@@ -162,9 +162,13 @@ def encode_symbols(symbols: Tensor, means: Tensor, scales: Tensor, weights: Tens
 
 
 def decode_symbols(data: bytes, means: Tensor, scales: Tensor, weights: Tensor) -> Tensor:
-    """Inverse of :func:`encode_symbols`: float32 ``(1, M, H, W)`` integer latents."""
-    from compressai.ans import RansDecoder
+    """Inverse of :func:`encode_symbols`: float32 ``(1, M, H, W)`` integer latents.
+
+    Decodes through :func:`jpegdl.edic.guard.active_decoder`: a string too short or crafted raises
+    ``ValueError`` instead of crashing the native decoder.
+    """
+    from jpegdl.edic.guard import active_decoder
 
     rows, lengths, offsets, indexes = coding_tables(means, scales, weights)
-    values = RansDecoder().decode_with_indexes(data, indexes, rows, lengths, offsets)
+    values = active_decoder().decode_with_indexes(data, indexes, rows, lengths, offsets)
     return torch.tensor(values, dtype=torch.float32).reshape(means.shape[0], *means.shape[2:])

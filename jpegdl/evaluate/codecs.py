@@ -17,7 +17,6 @@ function from a uint8 image to the bytes of a real JPEG file.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from functools import partial
@@ -30,6 +29,7 @@ from jpegdl.files import jpeg_bytes, mozjpeg_encode, write_coefficients
 from jpegdl.files.arrays import to_tensor
 from jpegdl.j4d.encoders import encode_image, probabilistic_coefficients
 from jpegdl.jpeg.tables import QuantTables
+from jpegdl.limits import read_json
 from jpegdl.tables.sensitivity import scaled_tables
 
 CODEC_KINDS = ("ijg", "mozjpeg", "sensitivity", "guided", "guided-ijg", "learned:PATH", "learned-rd:PATH", "edic:PATH")
@@ -100,11 +100,15 @@ def edic_files(path: str | Path) -> list[Path]:
 
 def rd_settings(path: str | Path) -> tuple[tuple[torch.Tensor, torch.Tensor], float]:
     """The sensitivity ``(luma, chroma)`` and lambda stored in a learned-tables JSON (for the RD encoder)."""
-    data = json.loads(Path(path).read_text())
-    sensitivity = data.get("settings", {}).get("sensitivity")
-    if sensitivity is None or "lambda" not in data:
+    data = read_json(path, "codecs")
+    settings = data.get("settings") if isinstance(data, dict) else None
+    sensitivity = settings.get("sensitivity") if isinstance(settings, dict) else None
+    if not isinstance(sensitivity, dict) or "lambda" not in data:
         raise ValueError(f"codecs: {str(path)!r} holds no sensitivity/lambda (learned-rd needs learn_tables output)")
-    return (torch.tensor(sensitivity["luma"]), torch.tensor(sensitivity["chroma"])), float(data["lambda"])
+    try:
+        return (torch.tensor(sensitivity["luma"]), torch.tensor(sensitivity["chroma"])), float(data["lambda"])
+    except (KeyError, TypeError, ValueError, RuntimeError) as err:
+        raise ValueError(f"codecs: {str(path)!r} holds a malformed sensitivity or lambda ({err})") from None
 
 
 def codec_settings(
@@ -129,7 +133,7 @@ def codec_settings(
         raise ValueError(f"codecs: unknown kind {spec.kind!r}")
     points = []
     for path in learned_files(spec.path):
-        tables = QuantTables(*QuantTables.load(path).baseline())  # the same check as encode and compress
+        tables = QuantTables(*QuantTables.from_dict(read_json(path, "codecs")).baseline())  # as encode and compress
         if spec.kind == "learned":
             encoder = partial(jpeg_bytes, tables=tables, subsampling=subsampling)
         else:

@@ -14,14 +14,15 @@ from torch import nn
 from tqdm import tqdm
 
 from jpegdl.files.markers import payload_bytes
-from jpegdl.files.pictures import MAX_PIXELS, read_picture
+from jpegdl.files.outputs import OutputFolder, write_recorded
+from jpegdl.files.pictures import PICTURE_SUFFIXES, read_picture
 from jpegdl.j4d.encoders import ENCODERS, encode_image
 from jpegdl.j4d.guided import guided_encode
 from jpegdl.jpeg.sampling import check_subsampling
 from jpegdl.jpeg.tables import QuantTables
-from jpegdl.utils import atomic_write_bytes, process_pool
+from jpegdl.utils import process_pool
 
-IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp", ".ppm", ".pgm", ".pbm", ".gif")
+IMAGE_SUFFIXES = PICTURE_SUFFIXES
 
 
 @dataclass(frozen=True)
@@ -31,7 +32,8 @@ class _Job:
     encoder: str
     hardness: float | torch.Tensor
     seed: int
-    max_pixels: int
+    max_pixels: int | None
+    folder: Path  # the output folder, whose manifest records every file written
 
 
 def _compress_one(job: _Job, index: int, source: Path, target: Path) -> tuple[str, int, int, int] | str:
@@ -44,8 +46,7 @@ def _compress_one(job: _Job, index: int, source: Path, target: Path) -> tuple[st
         pixels = read_picture(source, job.max_pixels, name="picture")
         generator = torch.Generator().manual_seed(job.seed * 1_000_003 + index)
         data = encode_image(pixels, job.tables, job.subsampling, job.encoder, job.hardness, generator)
-        target.parent.mkdir(parents=True, exist_ok=True)
-        atomic_write_bytes(target, data)
+        write_recorded(job.folder, target, data)
     except (ValueError, OSError, MemoryError) as err:
         reason = " ".join(str(err).split())
         return reason if str(source) in reason else f"{source}: {reason}"
@@ -67,7 +68,7 @@ def compress_folder(
     workers: int = 1,
     progress: bool = True,
     overwrite: bool = False,
-    max_pixels: int = MAX_PIXELS,
+    max_pixels: int | None = None,
 ) -> dict:
     """Write every image under ``source`` as ``target/<same relative path>.jpg``.
 
@@ -86,20 +87,22 @@ def compress_folder(
         raise ValueError(f"encoder: expected one of {ENCODERS}, got {encoder!r}")
     check_subsampling(subsampling)
     luma, chroma = tables.baseline()  # raises on tables a baseline file cannot hold
-    job = _Job(QuantTables(luma, chroma), subsampling, encoder, hardness, seed, max_pixels)
-    items = _plan(source, target, overwrite)
+    items, folder = _plan(source, target, overwrite)
+    job = _Job(QuantTables(luma, chroma), subsampling, encoder, hardness, seed, max_pixels, folder.path)
     chunks = [items[i : i + 64] for i in range(0, len(items), 64)]
     results: list = []
+    collect = results.extend
+
     with tqdm(total=len(items), desc="compress", unit="img", disable=not progress) as bar:
         if workers <= 1:
             for chunk in chunks:
-                results += _compress_chunk(job, chunk)
+                collect(_compress_chunk(job, chunk))
                 bar.update(len(chunk))
         else:
             with process_pool(workers) as pool:
                 futures = [pool.submit(_compress_chunk, job, chunk) for chunk in chunks]
                 for chunk, future in zip(chunks, futures, strict=True):
-                    results += future.result()
+                    collect(future.result())
                     bar.update(len(chunk))
     return _summary(results)
 
@@ -114,7 +117,7 @@ def compress_folder_guided(
     device: torch.device | str = "cpu",
     progress: bool = True,
     overwrite: bool = False,
-    max_pixels: int = MAX_PIXELS,
+    max_pixels: int | None = None,
 ) -> dict:
     """Like :func:`compress_folder`, each picture at the coarsest ``ladder`` tables (finest first) that
     keep ``model``'s output within ``max_kl`` nats (:mod:`jpegdl.j4d.guided`).
@@ -128,7 +131,7 @@ def compress_folder_guided(
         raise ValueError("ladder: expected at least one QuantTables")
     if not (isinstance(max_kl, (int, float)) and math.isfinite(max_kl) and max_kl >= 0):
         raise ValueError(f"max_kl: expected a finite value >= 0 (nats), got {max_kl!r}")
-    items = _plan(source, target, overwrite)
+    items, folder = _plan(source, target, overwrite)
     model = model.to(device).eval()
     results: list = []
     levels = [0] * len(ladder)
@@ -136,8 +139,7 @@ def compress_folder_guided(
         try:
             pixels = read_picture(path, max_pixels, name="picture")
             (data,), (level,) = guided_encode(model, [pixels], ladder, max_kl, subsampling, device)
-            out.parent.mkdir(parents=True, exist_ok=True)
-            atomic_write_bytes(out, data)
+            folder.write(out, data)
         except (ValueError, OSError, MemoryError, RuntimeError) as err:  # RuntimeError: the model refused it
             reason = " ".join(str(err).split())
             results.append(reason if str(path) in reason else f"{path}: {reason}")
@@ -147,22 +149,25 @@ def compress_folder_guided(
     return _summary(results) | {"levels": levels}
 
 
-def _plan(source: Path, target: Path, overwrite: bool) -> list[tuple[int, Path, Path]]:
-    """``(index, input, output)`` for every picture under ``source``, outputs checked (see :func:`compress_folder`)."""
+def _plan(source: Path, target: Path, overwrite: bool) -> tuple[list[tuple[int, Path, Path]], OutputFolder]:
+    """``(index, input, output)`` for every picture under ``source``, outputs checked (see :func:`compress_folder`),
+    and the output folder that records what is written."""
     if not source.is_dir():
         raise ValueError(f"in_dir: no such folder {str(source)!r}")
     resolved_source, resolved_target = source.resolve(), target.resolve()
     if resolved_target == resolved_source or resolved_source in resolved_target.parents:
         raise ValueError(f"out_dir: {str(target)!r} is the input folder or inside it; choose a folder outside"
                          f" {str(source)!r} so no input is overwritten")  # fmt: skip
-    if target.exists() and not target.is_dir():
-        raise ValueError(f"out_dir: {str(target)!r} is a file, not a folder")
+    if resolved_target in resolved_source.parents:
+        raise ValueError(f"out_dir: {str(target)!r} holds the input folder {str(source)!r}; choose a folder outside"
+                         " it so no input is overwritten")  # fmt: skip
+    folder = OutputFolder(target, overwrite, "out_dir")
     paths = sorted(p for p in source.rglob("*") if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES)
     if not paths:
         raise ValueError(f"in_dir: no images ({', '.join(IMAGE_SUFFIXES)}) under {str(source)!r}")
     items = [(i, p, (target / p.relative_to(source)).with_suffix(".jpg")) for i, p in enumerate(paths)]
-    _check_outputs(items, overwrite)
-    return items
+    folder.plan([(p, t) for _, p, t in items])
+    return items, folder
 
 
 def _summary(results: list) -> dict:
@@ -184,17 +189,3 @@ def _summary(results: list) -> dict:
         "bpp": 8 * total_bytes / pixels if pixels else None,
         "payload_bpp": 8 * total_payload / pixels if pixels else None,
     }
-
-
-def _check_outputs(items: list[tuple[int, Path, Path]], overwrite: bool) -> None:
-    """Refuse two inputs with one output, and (without ``overwrite``) outputs that already exist."""
-    owners: dict[Path, Path] = {}
-    for _, source, target in items:
-        if target in owners:
-            raise ValueError(f"in_dir: {str(owners[target])!r} and {str(source)!r} would both be written to"
-                             f" {str(target)!r}; rename one of them")  # fmt: skip
-        owners[target] = source
-    existing = [target for target in owners if target.exists()]
-    if existing and not overwrite:
-        more = f" and {len(existing) - 1} more" if len(existing) > 1 else ""
-        raise ValueError(f"out_dir: {str(existing[0])!r}{more} already exist; pass --overwrite to replace them")

@@ -12,6 +12,8 @@ from __future__ import annotations
 import inspect
 import json
 import math
+import types
+import typing
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 from typing import Any
@@ -19,6 +21,7 @@ from typing import Any
 from jpegdl.data.noisy import NOISE_KINDS, check_noise
 from jpegdl.distill import DistillSettings
 from jpegdl.layers import JPEGLayer
+from jpegdl.limits import read_json
 from jpegdl.utils import atomic_write_text, option
 from jpegdl.weighting import WeightingConfig
 
@@ -178,11 +181,7 @@ class TrainConfig:
     @classmethod
     def load(cls, path: str | Path) -> TrainConfig:
         path = Path(path)
-        try:
-            data = json.loads(path.read_text())
-        except (OSError, UnicodeDecodeError, json.JSONDecodeError) as err:
-            raise ValueError(f"config: cannot read {str(path)!r} ({err})") from None
-        return cls.from_dict(data)
+        return cls.from_dict(read_json(path, "config"))
 
 
 def _from_dict(cls: type, data: object, where: str) -> Any:
@@ -193,13 +192,49 @@ def _from_dict(cls: type, data: object, where: str) -> Any:
     if unknown:
         raise ValueError(f"{where}: unknown fields {sorted(unknown)}")
     values = {}
+    hints = typing.get_type_hints(cls)
     for name, value in data.items():
         nested = NESTED.get((cls, name))
-        values[name] = _from_dict(nested, value, f"{where}.{name}") if nested and value is not None else value
+        if nested and not isinstance(value, (dict, type(None), bool if nested is JPEGConfig else str)):
+            shorthand = "true or false" if nested is JPEGConfig else "a method name"
+            raise ValueError(f"{where}.{name}: expected an object, {shorthand} or null, got {value!r:.80}")
+        if not nested and not _has_type(value, hints[name]):
+            raise ValueError(f"{where}.{name}: expected {_type_name(hints[name])}, got {value!r:.80}")
+        values[name] = _from_dict(nested, value, f"{where}.{name}") if nested and isinstance(value, dict) else value
     try:
         return cls(**values)
     except TypeError as err:
         raise ValueError(f"{where}: {err}") from None
+
+
+def _has_type(value: object, annotation: Any) -> bool:
+    """Whether a JSON value fits a field's annotation (int, float, str, bool, list[...], X | None)."""
+    origin = typing.get_origin(annotation)
+    if origin in (typing.Union, types.UnionType):
+        return any(_has_type(value, option) for option in typing.get_args(annotation))
+    if origin is list:
+        (item,) = typing.get_args(annotation)
+        return isinstance(value, list) and all(_has_type(v, item) for v in value)
+    if annotation is type(None):
+        return value is None
+    if annotation is bool:
+        return isinstance(value, bool)
+    if annotation is int:
+        return isinstance(value, int) and not isinstance(value, bool)
+    if annotation is float:
+        return isinstance(value, (int, float)) and not isinstance(value, bool)
+    if annotation is str:
+        return isinstance(value, str)
+    return True  # nested configs are checked by their own _from_dict
+
+
+def _type_name(annotation: Any) -> str:
+    origin = typing.get_origin(annotation)
+    if origin in (typing.Union, types.UnionType):
+        return " or ".join(_type_name(option) for option in typing.get_args(annotation))
+    if origin is list:
+        return f"a list of {_type_name(typing.get_args(annotation)[0])}"
+    return "null" if annotation is type(None) else getattr(annotation, "__name__", str(annotation))
 
 
 NESTED: dict[tuple[type, str], type] = {(TrainConfig, "jpeg"): JPEGConfig, (TrainConfig, "distill"): DistillSettings,

@@ -2,17 +2,23 @@
 
 from __future__ import annotations
 
-import json
 import os
 import re
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+from jpegdl.limits import read_json
+
 CONFIG, CHECKPOINT, SUMMARY, METRICS_CSV, ANCHORS, LOCK = (
     "config.json", "last.pt", "summary.json", "metrics.csv", "anchors", ".lock",
 )  # fmt: skip
 _ANCHOR_NAME = re.compile(r"epoch(\d+)\.pt$")
+_TEMPORARY = re.compile(r"^\..+\.tmp$")
+# Everything a run writes at its top level (train, LAW, show-tables, label noise): nothing else is ever
+# replaced or removed by --overwrite.
+RUN_ENTRIES = frozenset({CONFIG, CHECKPOINT, SUMMARY, METRICS_CSV, ANCHORS, LOCK, "law", "tensorboard",
+                         "label_noise.pt", "tables.png"})  # fmt: skip
 
 
 class RunFolder:
@@ -55,11 +61,35 @@ class RunFolder:
         """Whether a run already wrote here (a config, checkpoint or summary)."""
         return any(p.exists() for p in (self.config, self.checkpoint, self.summary))
 
+    def has_progress(self) -> bool:
+        """Whether a run here saved anything worth keeping: a checkpoint, a summary or a LAW search."""
+        return any(p.exists() for p in (self.checkpoint, self.summary, self.path / "law" / "search.pt"))
+
+    def foreign_entries(self) -> list[Path]:
+        """What in the folder is none of a run's own files (so a user's, which training must not touch)."""
+        if not self.path.is_dir():
+            return []
+        return sorted(p for p in self.path.iterdir() if p.name not in RUN_ENTRIES and not _TEMPORARY.match(p.name))
+
+    def check_writable(self, overwrite: bool = False) -> None:
+        """Refuse a ``--out`` that is a file, or a non-empty folder that holds no run (``overwrite`` or not).
+
+        Raises:
+            ValueError: naming the folder and what in it is not a run's.
+        """
+        if self.path.exists() and not self.path.is_dir():
+            raise ValueError(f"out: {str(self.path)!r} is a file, not a folder")
+        foreign = self.foreign_entries()
+        if foreign and not self.has_outputs():
+            raise ValueError(f"out: {str(self.path)!r} is not empty and holds no jpegdl run (it has"
+                             f" {foreign[0].name!r}{' and more' if len(foreign) > 1 else ''}); choose a new or empty"
+                             " folder")  # fmt: skip
+
     def read_summary(self) -> dict:
-        try:
-            return json.loads(self.summary.read_text())
-        except (OSError, UnicodeDecodeError, json.JSONDecodeError) as err:
-            raise ValueError(f"run: cannot read {str(self.summary)!r} ({err})") from None
+        data = read_json(self.summary, "run")
+        if not isinstance(data, dict):
+            raise ValueError(f"run: {str(self.summary)!r} holds a {type(data).__name__}, not a summary object")
+        return data
 
     def remove_stale_temporaries(self) -> None:
         """Delete the ``.NAME.*.tmp`` files a killed atomic write left behind."""

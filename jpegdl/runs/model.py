@@ -8,7 +8,7 @@ from pathlib import Path
 from torch import nn
 from torch.nn.parallel import DistributedDataParallel
 
-from jpegdl.checkpoints import load_checkpoint
+from jpegdl.checkpoints import check_fits, load_checkpoint
 from jpegdl.data import DatasetInfo, create_dataset
 from jpegdl.data.registry import known_info
 from jpegdl.jpeg.tables import QuantTables
@@ -63,9 +63,10 @@ def dataset_info(config: TrainConfig) -> DatasetInfo:
 
 def model_from_state(state: dict, source: str, strip_jpeg: bool = True) -> tuple[nn.Module, TrainConfig]:
     """Rebuild a run's model from a checkpoint dict (``config`` + ``model`` weights), in eval mode."""
-    if "config" not in state or "model" not in state:
+    if "config" not in state or not isinstance(state.get("model"), dict):
         raise ValueError(f"model: {source!r} is not a jpegdl train checkpoint (no config or weights)")
     config = TrainConfig.from_dict(state["config"])
+    check_state_fits(config, state["model"], source)
     # Tables come from the checkpoint's weights: build the layer from plain IJG steps first.
     build = config if config.jpeg is None or config.jpeg.init in ("ijg", "flat") else _with_ijg_init(config)
     model = build_model(build, dataset_info(config))
@@ -76,6 +77,13 @@ def model_from_state(state: dict, source: str, strip_jpeg: bool = True) -> tuple
     if config.jpeg is not None and strip_jpeg:
         model = nn.Sequential(model.normalize, model.model)
     return model.eval(), config
+
+
+def check_state_fits(config: TrainConfig, weights: dict, source: str, name: str = "model") -> None:
+    """Refuse a checkpoint whose config names a model larger than the weights it holds, before building it
+    (:func:`jpegdl.checkpoints.check_fits`)."""
+    info = dataset_info(config)
+    check_fits(lambda: create(config.model, info.num_classes, info.in_chans), weights, name, source)
 
 
 def _with_ijg_init(config: TrainConfig) -> TrainConfig:

@@ -20,12 +20,15 @@ def run_tables(run: str | Path) -> dict:
     folder = RunFolder(run)
     if folder.summary.is_file():
         data = folder.read_summary()
-        if "tables" not in data:
+        if not isinstance(data, dict) or "tables" not in data:
             raise ValueError(f"run: {str(folder.path)!r} was trained without a JPEG layer (no tables)")
-        tables = {"luma": data["tables"]["luma"]}
-        if data.get("channels", 3) != 1:
-            tables["chroma"] = data["tables"]["chroma"]
-        if "tables_movement" in data:
+        stored = data["tables"]
+        names = ("luma",) if data.get("channels", 3) == 1 else ("luma", "chroma")
+        for name in names:
+            if not isinstance(stored, dict) or not _is_table(stored.get(name)):
+                raise ValueError(f"run: {str(folder.summary)!r} holds no 8x8 {name} table under 'tables'")
+        tables = {name: stored[name] for name in names}
+        if isinstance(data.get("tables_movement"), dict):
             tables["movement"] = data["tables_movement"]
         return tables
     if not folder.checkpoint.is_file():
@@ -39,3 +42,15 @@ def run_tables(run: str | Path) -> dict:
     if layer.channels == 3:
         tables["chroma"] = learned.chroma.tolist()
     return tables
+
+
+def _is_table(value: object) -> bool:
+    """An 8x8 nested list of finite numbers."""
+    import math
+
+    if not (isinstance(value, list) and len(value) == 8):
+        return False
+    if not all(isinstance(row, list) and len(row) == 8 for row in value):
+        return False
+    numbers = [v for row in value for v in row]
+    return all(isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) for v in numbers)

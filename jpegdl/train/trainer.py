@@ -10,7 +10,6 @@ import io
 import json
 import math
 import random
-import shutil
 import time
 
 import numpy as np
@@ -98,11 +97,14 @@ class Trainer:
         search_started = (self.out / LAW_FOLDER / "search.pt").is_file()
         if resume and not self.folder.checkpoint.is_file() and not search_started:
             raise ValueError(f"resume: no checkpoint {str(self.folder.checkpoint)!r} to resume from")
-        if not resume and not overwrite and self.folder.has_outputs():
+        self.folder.check_writable(overwrite)
+        if not resume and not overwrite and self.folder.has_progress():
             raise ValueError(
                 f"out: {str(self.out)!r} already holds a run; pass --resume to continue it or --overwrite to"
                 " replace it"
             )
+        # A run stopped before its first checkpoint left only its config: a plain re-run starts it again.
+        overwrite = overwrite or (not resume and self.folder.has_outputs())
         self.context = init_distributed()
         self.device = resolve_device(config.device, self.context)
         self.overwrite = overwrite and not resume
@@ -145,6 +147,7 @@ class Trainer:
         self.use_amp = config.amp and self.device.type == "cuda"
         self.scaler = torch.amp.GradScaler("cuda", enabled=self.use_amp)
         self.history: list[dict] = []
+        self.saved_checkpoint = False  # by this process, in this session
         self.start_epoch = 0
         self._weighting_state: dict | None = None
         if resume and self.folder.checkpoint.is_file():
@@ -258,6 +261,14 @@ class Trainer:
         }
 
     def _restore(self, state: dict) -> None:
+        try:
+            self._restore_state(state)
+        except (KeyError, TypeError, RuntimeError, AttributeError, IndexError) as err:
+            reason = f"it lacks {err}" if isinstance(err, KeyError) else " ".join(str(err).split())[:200]
+            raise ValueError(f"resume: {str(self.folder.checkpoint)!r} is not a complete training checkpoint of this"
+                             f" run ({reason})") from None  # fmt: skip
+
+    def _restore_state(self, state: dict) -> None:
         saved = TrainConfig.from_dict(state["config"])
         for name in ("model", "dataset", "jpeg", "seed", "batch_size", "limit_train", "teacher", "distill", "lr",
                      "optimizer", "schedule", "label_noise", "noise_kind", "noise_seed", "weighting"):
@@ -376,6 +387,7 @@ class Trainer:
                 self.history.append(row)
                 if self.context.is_main:
                     save_checkpoint(self._state(epoch), self.folder.checkpoint)
+                    self.saved_checkpoint = True
                     if self.config.save_every and (epoch + 1) % self.config.save_every == 0:
                         self._save_anchor(epoch)
                     self._write_metrics()
@@ -418,13 +430,24 @@ class Trainer:
         save_checkpoint(state, self.folder.anchor(epoch + 1))
 
     def _clear_previous_run(self) -> None:
-        """``overwrite``: remove what an earlier run left, so no file of it mixes with this one."""
+        """``overwrite``: remove what an earlier run left, so no file of it mixes with this one.
+
+        Only a run's own files go (``RunFolder`` refused a folder that holds no run): anchors are
+        ``epochNNNN.pt`` files, TensorBoard's are ``events.out.tfevents.*``, LAW's its ``.pt`` and ``.csv`` files.
+        """
         for path in (self.folder.checkpoint, self.folder.summary, self.folder.metrics):
             path.unlink(missing_ok=True)
         (self.out / "label_noise.pt").unlink(missing_ok=True)
+        for _, anchor in self.folder.anchors():
+            anchor.unlink(missing_ok=True)
+        for folder, pattern in ((self.out / "tensorboard", "events.out.tfevents.*"), (self.out / LAW_FOLDER, "*.pt"),
+                                (self.out / LAW_FOLDER, "*.csv")):  # fmt: skip
+            for path in folder.glob(pattern) if folder.is_dir() else ():
+                if path.is_file() and not path.is_symlink():
+                    path.unlink()
         for folder in (self.out / "anchors", self.out / "tensorboard", self.out / LAW_FOLDER):
-            if folder.is_dir():
-                shutil.rmtree(folder)
+            with contextlib.suppress(OSError):
+                folder.rmdir()  # only when nothing else is left in it
 
     def _write_metrics(self) -> None:
         text = io.StringIO()

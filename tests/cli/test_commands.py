@@ -29,7 +29,7 @@ def test_encode_with_quality_and_tables_then_info(capsys, tmp_path, png):
     assert "bpp" in capsys.readouterr().out
     assert inspect(out).subsampling == "4:4:4"
     main(["tables", "-q", "30", "-o", str(tmp_path / "t.json")])
-    main(["encode", str(png), str(out), "--tables", str(tmp_path / "t.json")])
+    main(["encode", str(png), str(out), "--tables", str(tmp_path / "t.json"), "--overwrite"])
     capsys.readouterr()
     main(["info", str(out), "--json"])
     info = json.loads(capsys.readouterr().out)

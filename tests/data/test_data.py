@@ -113,5 +113,5 @@ def test_a_corrupt_image_in_an_image_folder_is_named(tmp_path):
     (tmp_path / "train" / "b" / "broken.png").write_bytes(b"\x89PNG\r\n\x1a\nnot really")
     dataset, _ = create_dataset(f"imagefolder:{tmp_path}", "train", augment=False)
     broken = next(i for i, (path, _) in enumerate(dataset.samples) if path.endswith("broken.png"))
-    with pytest.raises(ValueError, match=r"cannot read image .*broken\.png"):
+    with pytest.raises(ValueError, match=r"cannot read picture .*broken\.png"):
         dataset[broken]

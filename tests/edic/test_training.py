@@ -113,7 +113,7 @@ def test_cli_train_compress_decompress_eval(photo_folder, tmp_path, capsys):
     assert "multiple of the model's stride" in capsys.readouterr().err
     stream.write_bytes(stream.read_bytes()[:-3])
     with pytest.raises(SystemExit) as exit_info:
-        main(["edic", "decompress", str(stream), "-o", str(tmp_path / "dec"), "-m", str(codec)])
+        main(["edic", "decompress", str(stream), "-o", str(tmp_path / "dec2"), "-m", str(codec)])
     assert exit_info.value.code == 2 and "truncated" in capsys.readouterr().err
 
 

@@ -4,7 +4,9 @@ import os
 import pytest
 
 from jpegdl.cli.training import config_from_args
-from jpegdl.runs import RunFolder, TrainConfig, save_checkpoint
+from jpegdl.data.registry import known_info
+from jpegdl.jpeg import QuantTables
+from jpegdl.runs import RunFolder, TrainConfig, build_model, save_checkpoint
 from jpegdl.train import Trainer
 
 
@@ -26,10 +28,22 @@ def test_an_existing_run_is_never_replaced_silently(tmp_path):
     out = tmp_path / "run"
     out.mkdir()
     TrainConfig(out=str(out)).save(out / "config.json")
-    with pytest.raises(ValueError, match=r"already holds a run; pass --resume .* or --overwrite"):
-        Trainer(TrainConfig(out=str(out)))
     with pytest.raises(ValueError, match="resume: no checkpoint"):
         Trainer(TrainConfig(out=str(out)), resume=True)
+    save_checkpoint({"config": TrainConfig(out=str(out)).to_dict(), "epoch": 0}, out / "last.pt")
+    with pytest.raises(ValueError, match=r"already holds a run; pass --resume .* or --overwrite"):
+        Trainer(TrainConfig(out=str(out)))
+
+
+def test_a_folder_that_holds_no_run_is_refused_even_with_overwrite(tmp_path):
+    (tmp_path / "mine.csv").write_text("the user's own file")
+    (tmp_path / "anchors").mkdir()
+    (tmp_path / "anchors" / "notes.txt").write_text("keep")
+    for overwrite in (False, True):
+        with pytest.raises(ValueError, match=r"is not empty and holds no jpegdl run \(it has 'mine.csv'"):
+            Trainer(TrainConfig(out=str(tmp_path)), overwrite=overwrite)
+    assert (tmp_path / "mine.csv").read_text() == "the user's own file"
+    assert (tmp_path / "anchors" / "notes.txt").exists()
 
 
 def _args(**given) -> argparse.Namespace:
@@ -45,6 +59,10 @@ def test_resume_takes_the_checkpoints_settings_and_only_safe_overrides(tmp_path)
     out = tmp_path / "run"
     saved = TrainConfig(model="resnet8", epochs=3, lr=0.1, limit_test=100, out=str(out), jpeg=True)
     save_checkpoint({"config": saved.to_dict(), "epoch": 2}, out / "last.pt")
+    with pytest.raises(ValueError, match="holds no model weights"):
+        config_from_args(_args(out=out, resume=True, epochs=6))
+    weights = build_model(saved, known_info("fashion-mnist"), QuantTables.from_quality(90)).state_dict()
+    save_checkpoint({"config": saved.to_dict(), "epoch": 2, "model": weights}, out / "last.pt")
     config = config_from_args(_args(out=out, resume=True, epochs=6))
     assert (config.model, config.lr, config.limit_test, config.epochs) == ("resnet8", 0.1, 100, 6)
     assert config.jpeg is not None
