@@ -74,7 +74,7 @@ def _in_child(data: bytes, indexes: list, cdfs: list, lengths: list, offsets: li
             used = _address_space()
             soft, hard = resource.getrlimit(resource.RLIMIT_AS)
             if used:  # only ever lowered: a limit the caller set stays in force
-                cap = min(used + CHILD_ADDRESS_SPACE, *(v for v in (soft, hard) if v != resource.RLIM_INFINITY))
+                cap = min([used + CHILD_ADDRESS_SPACE] + [v for v in (soft, hard) if v != resource.RLIM_INFINITY])
                 resource.setrlimit(resource.RLIMIT_AS, (cap, hard))
             payload = memoryview(array.array("i", _native(data, indexes, cdfs, lengths, offsets)).tobytes())
             while payload:

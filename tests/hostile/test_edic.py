@@ -204,3 +204,20 @@ def test_edic_train_keeps_an_existing_codec(codec, tmp_path, capsys):
     line = cli_usage_error(["edic", "train", "--data", str(tmp_path), "-o", str(tmp_path / "run")], capsys)
     assert "codec.pt' already exists" in line and "--overwrite" in line
     assert tree(tmp_path / "run") == before
+
+
+def test_the_isolated_decoder_equals_the_native_one_with_and_without_a_limit(codec):
+    """The forked child decodes exactly what the in-place decoder does, whether or not an address-space
+    limit is already in force (the child only ever lowers it)."""
+    import resource
+
+    model, config, identity, _ = codec
+    data = encode_image(model, config, _image(64, 96, 2), identity)
+    in_place = decode_image(model, config, data, identity, trusted=True)
+    assert torch.equal(decode_image(model, config, data, identity), in_place)
+    soft, hard = resource.getrlimit(resource.RLIMIT_AS)
+    try:
+        resource.setrlimit(resource.RLIMIT_AS, (2**45, hard))
+        assert torch.equal(decode_image(model, config, data, identity), in_place)
+    finally:
+        resource.setrlimit(resource.RLIMIT_AS, (soft, hard))
