@@ -85,8 +85,8 @@ def check_size(needed: int, state: dict, name: str, source: str) -> None:
     """Refuse a config that builds ``needed`` parameters beside a checkpoint holding fewer values."""
     stored = stored_values(state)
     if needed > stored:
-        raise ValueError(f"{name}: the config in {source!r} builds a model of {needed} parameters, but the checkpoint"
-                         f" holds {stored} values; refused before building it")  # fmt: skip
+        raise ValueError(f"{name}: the weights do not fit the config in {source!r}: it builds a model of {needed}"
+                         f" parameters, the checkpoint holds {stored} values; refused before building it")  # fmt: skip
 
 
 def check_fits(build, state: dict, name: str, source: str) -> None:
