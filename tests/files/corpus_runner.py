@@ -182,50 +182,67 @@ def _warm_up() -> None:
         os.dup2(sink.fileno(), 2)
         sys.stderr = sink
         try:
-            check_file(path, sink)
+            with contextlib.redirect_stdout(io.StringIO()):
+                check_file(path, sink)
         finally:
             sys.stderr = saved
             os.dup2(saved_fd, 2)
             os.close(saved_fd)
 
 
-def run_files(paths: list[Path], timeout: float = 60.0, memory_mib: int = 2048) -> list[dict]:
-    """One forked child per file, each with ``timeout`` seconds and ``memory_mib`` MiB of address space."""
+def _spawn(path: Path, memory_mib: int) -> dict:
+    read_fd, write_fd = os.pipe()
+    pid = os.fork()
+    if pid == 0:
+        os.close(read_fd)
+        try:
+            _child(path, memory_mib, write_fd)
+        finally:
+            os._exit(0)
+    os.close(write_fd)
+    return {"path": path, "pid": pid, "fd": read_fd, "chunks": [], "started": time.monotonic()}
+
+
+def _finish(job: dict, timeout: float, killed: bool) -> dict:
+    os.close(job["fd"])
+    _, status = os.waitpid(job["pid"], 0)
+    seconds = round(time.monotonic() - job["started"], 2)
+    if killed:
+        record = {"file": job["path"].name, "crash": "timeout"}
+    elif not job["chunks"]:
+        cause = f"killed by signal {os.WTERMSIG(status)}" if os.WIFSIGNALED(status) else "no record"
+        record = {"file": job["path"].name, "crash": cause}
+    else:
+        record = json.loads(b"".join(job["chunks"]))
+    record["seconds"] = seconds
+    return record
+
+
+def run_files(paths: list[Path], timeout: float = 60.0, memory_mib: int = 2048, jobs: int = 1) -> list[dict]:
+    """One forked child per file, each with ``timeout`` seconds and ``memory_mib`` MiB of address
+    space, ``jobs`` at a time; records in the order of ``paths``."""
     _warm_up()
-    records = []
-    for path in paths:
-        read_fd, write_fd = os.pipe()
-        started = time.monotonic()
-        pid = os.fork()
-        if pid == 0:
-            os.close(read_fd)
-            try:
-                _child(path, memory_mib, write_fd)
-            finally:
-                os._exit(0)
-        os.close(write_fd)
-        chunks = []
-        with os.fdopen(read_fd, "rb") as pipe:
-            while True:
-                left = timeout - (time.monotonic() - started)
-                ready, _, _ = select.select([pipe], [], [], max(left, 0))
-                if not ready:
-                    os.kill(pid, signal.SIGKILL)
-                    break
-                chunk = os.read(pipe.fileno(), 1 << 16)
-                if not chunk:
-                    break
-                chunks.append(chunk)
-        _, status = os.waitpid(pid, 0)
-        seconds = round(time.monotonic() - started, 2)
-        if not chunks:
-            cause = f"killed by signal {os.WTERMSIG(status)}" if os.WIFSIGNALED(status) else "no record"
-            record = {"file": path.name, "crash": "timeout" if seconds >= timeout else cause}
-        else:
-            record = json.loads(b"".join(chunks))
-        record["seconds"] = seconds
-        records.append(record)
-    return records
+    pending, running, records = list(paths), {}, {}
+    while pending or running:
+        while pending and len(running) < jobs:
+            job = _spawn(pending.pop(0), memory_mib)
+            running[job["fd"]] = job
+        now = time.monotonic()
+        wait = max(0.0, min(job["started"] + timeout - now for job in running.values()))
+        ready, _, _ = select.select(list(running), [], [], wait)
+        for fd in ready:
+            chunk = os.read(fd, 1 << 16)
+            if chunk:
+                running[fd]["chunks"].append(chunk)
+            else:
+                job = running.pop(fd)
+                records[job["path"]] = _finish(job, timeout, killed=False)
+        for fd, job in list(running.items()):
+            if time.monotonic() - job["started"] > timeout:
+                os.kill(job["pid"], signal.SIGKILL)
+                del running[fd]
+                records[job["path"]] = _finish(job, timeout, killed=True)
+    return [records[path] for path in paths]
 
 
 def problems(record: dict) -> list[str]:
@@ -236,6 +253,39 @@ def problems(record: dict) -> list[str]:
         if outcome["status"] == "crash":
             found.append(f"{record['file']}: {reader}: {outcome['detail']}")
     return found
+
+
+_SAMPLING_GROUPS = {"4:4:4": "4:4:4", "4:2:0": "4:2:0", "4:2:2": "4:2:2", "4:4:0": "4:4:0", "4:1:1": "4:1:1 / 4:1:0",
+                    "4:1:0": "4:1:1 / 4:1:0"}  # fmt: skip
+
+
+def category(record: dict) -> tuple[str, str, str]:
+    """``(coding process, colour space, sampling)`` of a record, for the docs' table."""
+    kind = record.get("kind", {})
+    if "frame" not in kind:
+        return ("no readable frame header", "-", "-")
+    frame = kind["frame"]
+    if kind["precision"] != 8:
+        return (f"{kind['precision']}-bit", kind["color"], "-")
+    process = {"baseline": "baseline / extended", "extended": "baseline / extended"}.get(frame, frame)
+    process = "arithmetic" if frame.startswith("arithmetic") else process
+    sampling = "-" if kind["color"] == "grayscale" else _SAMPLING_GROUPS.get(kind["sampling"], "other factors")
+    return (process, kind["color"], sampling)
+
+
+def table(records: list[dict]) -> list[dict]:
+    """Outcome counts of the exact path (``read_coefficients`` + ``decode``) per category."""
+    rows: dict[tuple[str, str, str], Counter] = {}
+    for record in records:
+        outcome = record.get("exact") or "refused"
+        rows.setdefault(category(record), Counter())[outcome] += 1
+    out = []
+    for (process, color, sampling), counts in sorted(rows.items()):
+        out.append({"id": "-".join(part.replace(" ", "_").replace("/", "") for part in (process, color, sampling)),
+                    "process": process, "color": color, "sampling": sampling, "files": sum(counts.values()),
+                    "equal": counts["equal"], "pillow_refuses": counts["pillow refuses"],
+                    "approximate": counts["approximate"], "refused": counts["refused"]})  # fmt: skip
+    return out
 
 
 def summary(records: list[dict]) -> dict:
@@ -256,6 +306,7 @@ def summary(records: list[dict]) -> dict:
             by_reader.setdefault(reader, Counter())[result["status"]] += 1
     return {
         "files": len(records),
+        "table": table(records),
         "by_category": {k: dict(v) for k, v in sorted(by_category.items())},
         "by_reader": {k: dict(v) for k, v in sorted(by_reader.items())},
         "approximate": [{"file": r["file"], "psnr": r.get("psnr")} for r in records if r.get("exact") == "approximate"],
@@ -264,16 +315,21 @@ def summary(records: list[dict]) -> dict:
     }
 
 
+def _brief(outcome: dict) -> str:
+    return outcome["status"] if outcome["status"] == "ok" else f"{outcome['status']}: {outcome.get('detail', '')[:160]}"
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description="Run every reader on every JPEG of a folder, one process each.")
     parser.add_argument("folder", type=Path)
     parser.add_argument("--json", type=Path, help="write the summary and records here")
     parser.add_argument("--timeout", type=float, default=60.0)
     parser.add_argument("--memory", type=int, default=2048, help="MiB of address space beyond the import size")
+    parser.add_argument("--jobs", type=int, default=1, help="files checked at the same time")
     args = parser.parse_args(argv)
     paths = sorted(p for p in args.folder.iterdir() if p.suffix.lower() != ".json")
     started = time.perf_counter()
-    records = run_files(paths, args.timeout, args.memory)
+    records = run_files(paths, args.timeout, args.memory, args.jobs)
     result = summary(records)
     result["command"] = "python -m tests.files.corpus_runner " + " ".join(argv or sys.argv[1:])
     result["wall_seconds"] = round(time.perf_counter() - started, 1)
@@ -281,7 +337,8 @@ def main(argv: list[str] | None = None) -> None:
     if args.json:
         with contextlib.suppress(FileNotFoundError):
             args.json.parent.mkdir(parents=True, exist_ok=True)
-        args.json.write_text(json.dumps({**result, "records": records}, indent=1) + "\n")
+        slim = [{**r, "readers": {k: _brief(v) for k, v in r.get("readers", {}).items()}} for r in records]
+        args.json.write_text(json.dumps({**result, "records": slim}, indent=1) + "\n")
 
 
 if __name__ == "__main__":
