@@ -16,7 +16,7 @@ Usage::
     python tests/files/build_corpus.py OUT_DIR [--mirrors /work/.mirror] [--max-bytes 200000]
 
 Writes ``OUT_DIR/<source>--<path>.jpg`` (duplicates by content dropped) and ``OUT_DIR/MANIFEST.json``.
-The committed subset in ``tests/files/corpus`` was made with ``--max-bytes 16000``.
+The committed subset in ``tests/files/corpus`` was made with ``--max-bytes 8000``.
 """
 
 from __future__ import annotations
@@ -39,7 +39,7 @@ SOURCES = {
     "fuzzing-corpus": ("strongcourage+fuzzing-corpus", "jpg/"),
 }
 SUFFIXES = (".jpg", ".jpeg", ".jfif", ".jpe", ".mpo")
-ALWAYS = {"Tests/images/pil_sample_cmyk.jpg"}  # YCCK from Photoshop: kept whatever --max-bytes says
+ALWAYS = {"Tests/images/pil_sample_cmyk.jpg", "testimages/testorig12.jpg"}  # kept whatever --max-bytes says
 
 
 def _git(mirror: Path, *args: str) -> bytes:

@@ -22,7 +22,12 @@ CORPUS = Path(__file__).parent / "corpus"
 EXACT = sorted(p.name for p in CORPUS.glob("made--*.jpg") if not p.name.startswith(("made--bomb", "made--trunc")))
 CMYK_SAMPLE = "pillow--Tests-images-pil_sample_cmyk.jpg"
 # Inexact decodes documented in docs/codec.md, with the PSNR (dB) against Pillow they must keep.
-DOCUMENTED_APPROXIMATE: dict[str, float] = {}
+# Both are corrupt: libjpeg-turbo 2.1 (jpeglib, whose coefficients jpegdl decodes exactly) and 3.x
+# (Pillow) recover from their broken scan data differently.
+DOCUMENTED_APPROXIMATE: dict[str, float] = {
+    "fuzzing-corpus--jpg-mozilla-5482a54657765056f1a94116a8dbffe7.jpg": 15.5,
+    "fuzzing-corpus--jpg-mozilla-b55977028a3a574336966b6536640fc9.jpg": 12.5,
+}
 
 
 def _pillow(path: Path) -> np.ndarray:
@@ -128,7 +133,7 @@ def test_read_image_with_pillow_reads_what_pillow_reads_but_bombs():
 def test_every_reader_on_every_corpus_file_in_its_own_process(tmp_path):
     out = tmp_path / "corpus.json"
     command = [sys.executable, "-m", "tests.files.corpus_runner", str(CORPUS), "--json", str(out),
-               "--timeout", "120", "--memory", "2048"]  # fmt: skip
+               "--timeout", "180", "--memory", "2048", "--jobs", "2"]  # fmt: skip
     root = Path(__file__).resolve().parents[2]
     subprocess.run(command, check=True, cwd=root, capture_output=True, timeout=1800)
     result = json.loads(out.read_text())
