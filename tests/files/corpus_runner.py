@@ -288,6 +288,12 @@ def table(records: list[dict]) -> list[dict]:
     return out
 
 
+def totals(rows: list[dict]) -> dict:
+    """The table's columns summed over its rows."""
+    keys = ("files", "equal", "pillow_refuses", "approximate", "refused")
+    return {key: sum(row[key] for row in rows) for key in keys}
+
+
 def summary(records: list[dict]) -> dict:
     """Outcome counts by category (frame, sampling, colour) and by reader."""
     by_category: dict[str, Counter] = {}
@@ -304,9 +310,11 @@ def summary(records: list[dict]) -> dict:
         by_category.setdefault(category, Counter())[outcome] += 1
         for reader, result in record.get("readers", {}).items():
             by_reader.setdefault(reader, Counter())[result["status"]] += 1
+    rows = table(records)
     return {
         "files": len(records),
-        "table": table(records),
+        "totals": totals(rows),
+        "table": rows,
         "by_category": {k: dict(v) for k, v in sorted(by_category.items())},
         "by_reader": {k: dict(v) for k, v in sorted(by_reader.items())},
         "approximate": [{"file": r["file"], "psnr": r.get("psnr")} for r in records if r.get("exact") == "approximate"],
@@ -321,12 +329,20 @@ def _brief(outcome: dict) -> str:
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description="Run every reader on every JPEG of a folder, one process each.")
-    parser.add_argument("folder", type=Path)
+    parser.add_argument("folder", type=Path, nargs="?")
+    parser.add_argument("--summarize", type=Path, help="recompute the table of a results JSON from its records")
     parser.add_argument("--json", type=Path, help="write the summary and records here")
     parser.add_argument("--timeout", type=float, default=60.0)
     parser.add_argument("--memory", type=int, default=2048, help="MiB of address space beyond the import size")
     parser.add_argument("--jobs", type=int, default=1, help="files checked at the same time")
     args = parser.parse_args(argv)
+    if args.summarize:
+        result = json.loads(args.summarize.read_text())
+        result["table"] = table(result["records"])
+        result["totals"] = totals(result["table"])
+        result["table_command"] = f"python -m tests.files.corpus_runner --summarize {args.summarize}"
+        args.summarize.write_text(json.dumps(result, indent=1) + "\n")
+        return
     paths = sorted(p for p in args.folder.iterdir() if p.suffix.lower() != ".json")
     started = time.perf_counter()
     records = run_files(paths, args.timeout, args.memory, args.jobs)
