@@ -97,8 +97,10 @@ def msssim_db(value: float) -> float:
 
 def bd_pair(reference: list[dict], test: list[dict], key: str) -> tuple[float | None, float | None]:
     """(BD-rate, BD-quality) of ``test`` against ``reference`` on PSNR or MS-SSIM (in dB)."""
-    def curve(points):
-        return [(p["bpp"], p["psnr"] if key == "psnr" else msssim_db(p["ms_ssim"])) for p in points]
+    def curve(points):  # a lossless decode (PSNR inf) has no place on a BD curve
+        pairs = [(p["bpp"], p["psnr"] if key == "psnr" else msssim_db(p["ms_ssim"])) for p in points]
+        return [(rate, quality) for rate, quality in pairs if math.isfinite(quality)]
+
 
     rate, quality = bd_rate(curve(reference), curve(test)), bd_accuracy(curve(reference), curve(test))
     return (None if rate is None else rate["bd_rate"]), (None if quality is None else quality["bd_accuracy"])

@@ -79,7 +79,8 @@ def check_same_data(path, data: dict) -> None:
 
 def add_law_parsers(commands: argparse._SubParsersAction) -> None:
     law = commands.add_parser("law", help="LAW example weighting: search a policy on a cheap proxy")
-    actions = law.add_subparsers(dest="law_command", required=True, metavar="ACTION")
+    actions = law.add_subparsers(dest="law_command", required=True, metavar="ACTION",
+                                 help="search: find a weighting policy on a cheap proxy")
     search = actions.add_parser(
         "search", help="search a LAW weighting policy on a proxy (an MLP on a few thousand noisy images)",
         description=__doc__.split("\n\n")[0] + " Train with it: jpegdl train --weighting law --weighting-policy"
@@ -90,7 +91,8 @@ def add_law_parsers(commands: argparse._SubParsersAction) -> None:
     search.set_defaults(dataset="fashion-mnist")
     search.add_argument("--label-noise", type=NOISE_RATE, required=True, metavar="P",
                         help="share of training labels corrupted, in [0, 0.95] (as the full run's)")  # fmt: skip
-    search.add_argument("--noise-kind", choices=("uniform", "pair"), default="uniform")
+    search.add_argument("--noise-kind", choices=("uniform", "pair"), default="uniform",
+                        help="symmetric (uniform) or pairwise label noise (default: uniform)")
     search.add_argument("--noise-seed", type=non_negative_int, default=0,
                         help="seeds the noisy labels and the validation split")  # fmt: skip
     groups = {

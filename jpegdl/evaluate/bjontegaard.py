@@ -30,6 +30,8 @@ def monotone(points: Sequence[tuple[float, float]], ceiling: float | None = None
     kept, best = [], -np.inf
     for rate, acc in array:
         if acc > best:
+            if kept and kept[-1][0] == rate:  # same rate, more accuracy: one point per rate (the interpolants
+                kept.pop()  # need strictly increasing rates)
             kept.append((rate, acc))
             best = acc
     return np.asarray(kept, dtype=np.float64).reshape(-1, 2)

@@ -41,3 +41,10 @@ def test_disjoint_or_short_curves_give_none_and_interpolation_hits_the_points():
     assert rate_at_accuracy(REFERENCE, 0.80) == pytest.approx(0.8)
     assert accuracy_at_rate(REFERENCE, 0.4) == pytest.approx(0.72)
     assert rate_at_accuracy(REFERENCE, 0.99) is None and accuracy_at_rate(REFERENCE, 10.0) is None
+
+
+def test_equal_rates_keep_one_point_so_curves_interpolate():
+    from jpegdl.evaluate.bjontegaard import bd_accuracy, monotone
+
+    assert monotone([(0.1, 20.0), (0.1, 21.0), (0.2, 22.0)]).tolist() == [[0.1, 21.0], [0.2, 22.0]]
+    assert bd_accuracy([(0.1, 20.0), (0.1, 21.0), (0.2, 22.0), (0.4, 25.0)], [(0.1, 21.0), (0.3, 24.0)]) is not None
