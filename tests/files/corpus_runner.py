@@ -34,13 +34,24 @@ from pathlib import Path
 import numpy as np
 
 TEMP_MARKERS = ("/dev/shm", "jpegdl-", "/tmp/tmp")
+CHECKOUT = str(Path(__file__).resolve().parents[2])
+
+
+def _names_temporary(message: str, path: Path | None = None) -> bool:
+    """Whether ``message`` names a temporary file; the checkout and the input's own folders (which may
+    live under /tmp, as in a fresh ``mktemp -d`` clone) do not count."""
+    cleaned = message.replace(CHECKOUT, "")
+    for parent in path.parents if path is not None else ():
+        if len(parent.parts) > 2:
+            cleaned = cleaned.replace(str(parent), "")
+    return any(marker in cleaned for marker in TEMP_MARKERS)
 
 
 def _line_problem(message: str, path: Path) -> str | None:
     """Why a refusal message is not an acceptable one-liner, or ``None``."""
     if "\n" in message.strip():
         return "several lines"
-    if any(marker in message for marker in TEMP_MARKERS) and str(path) not in message:
+    if _names_temporary(message, path) and str(path) not in message:
         return "names a temporary file"
     if path.name not in message and "input" not in message and "source" not in message:
         return "does not name the file"
@@ -77,7 +88,7 @@ def _cli(argv: list[str], stderr_file: io.TextIOBase) -> dict:
     stderr_file.seek(0, io.SEEK_END)
     if code == 0:
         return {"status": "ok"}
-    if code == 2 and len(lines) == 1 and not any(m in lines[0] for m in TEMP_MARKERS):
+    if code == 2 and len(lines) == 1 and not _names_temporary(lines[0]):
         return {"status": "refused", "detail": lines[0][:300]}
     return {"status": "crash", "detail": f"exit {code}: " + " | ".join(lines)[:300]}
 
