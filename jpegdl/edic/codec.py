@@ -102,9 +102,10 @@ def decode_image(model: CompressionModel, config: CodecConfig, data: bytes,
     The header's model id says which rate the stream was coded at.
 
     Any bytes are safe to decode: a stream made by another model, a corrupt, truncated or crafted one,
-    or one claiming more than ``JPEGDL_MAX_EDIC_PIXELS`` pixels raises ``ValueError`` (the native
-    entropy decoder runs isolated, :mod:`jpegdl.edic.guard`). ``trusted=True`` (a stream this process
-    has just encoded) decodes in place, without the tens of milliseconds isolation costs.
+    or one claiming more than ``JPEGDL_MAX_EDIC_PIXELS`` pixels raises ``ValueError`` (the entropy
+    decoder checks every read, :mod:`jpegdl.edic.rans`; without a C compiler, CompressAI's decoder runs
+    isolated, :mod:`jpegdl.edic.guard`). ``trusted=True`` (a stream this process has just encoded)
+    skips that isolation where it applies.
     """
     stream = unpack(data)
     if identity is None or (isinstance(identity, bytes) and config.lmbdas):

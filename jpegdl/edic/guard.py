@@ -1,4 +1,8 @@
-"""CompressAI's rANS decoder made safe for untrusted strings.
+"""Safe entropy decoding of untrusted strings.
+
+Where :mod:`jpegdl.edic.rans` is built (a C compiler was found), every string, the CompressAI entropy
+models' included, is decoded by its checked decoder in-process. Otherwise CompressAI's decoder runs,
+guarded as follows.
 
 The native decoder (``compressai.ans.RansDecoder``) trusts its input: it reads 32-bit words past the
 end of a string that is too short for the symbols asked of it, and a crafted string can drive its
@@ -28,6 +32,10 @@ import signal
 import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
+
+import numpy as np
+
+from jpegdl.edic import rans
 
 WORD = 4
 PAD_WORDS = 64
@@ -112,6 +120,16 @@ def _in_child(data: bytes, indexes: list, cdfs: list, lengths: list, offsets: li
     return values.tolist()
 
 
+def _tables(cdfs: list, lengths: Sequence[int], offsets: Sequence[int]) -> rans.Tables:
+    """CompressAI's list tables (rows of any lengths) as :class:`~jpegdl.edic.rans.Tables`."""
+    widths = [len(row) for row in cdfs]
+    starts = np.concatenate([[0], np.cumsum(widths[:-1])]).astype(np.int64) if widths else np.zeros(0, np.int64)
+    if any(length > width for length, width in zip(lengths, widths, strict=True)):
+        raise ValueError("data: inconsistent entropy-coding tables")
+    flat = np.fromiter((v for row in cdfs for v in row), dtype=np.int32, count=sum(widths))
+    return rans.Tables(flat, starts, np.asarray(lengths, dtype=np.int32), np.asarray(offsets, dtype=np.int32))
+
+
 class GuardedDecoder:
     """``compressai.ans.RansDecoder``'s ``decode_with_indexes``, safe for any string (see the module doc).
 
@@ -132,6 +150,8 @@ class GuardedDecoder:
             raise ValueError("data: corrupt EDIC stream (a CDF index out of range)")
         if len(lengths) != len(cdfs) or len(offsets) != len(cdfs):
             raise ValueError("data: inconsistent entropy-coding tables")
+        if rans.library() is not None:  # checks every read: safe in-process
+            return rans.decode(data, np.asarray(indexes, dtype=np.int64), _tables(cdfs, lengths, offsets)).tolist()
         padded = bytes(data) + bytes(WORD * (len(indexes) + PAD_WORDS))
         if self.isolate:
             return _in_child(padded, indexes, cdfs, lengths, offsets)

@@ -1,25 +1,32 @@
 """Gaussian-mixture entropy model for the latents: likelihoods for training, quantized CDF tables and
-rANS coding (CompressAI's coder) for real bitstreams.
+rANS coding for real bitstreams.
 
 Each latent element ``y`` (a real number; an integer once quantized) has K Gaussian components with
 means ``mu_k``, scales ``sigma_k`` and weights ``w_k`` (summing to one). The probability of the integer
 ``s`` is ``sum_k w_k * (Phi((s + 1/2 - mu_k) / sigma_k) - Phi((s - 1/2 - mu_k) / sigma_k))``.
 
-Coding: every element gets its own CDF over a window of integers ``center - r .. center + r`` plus one
-escape symbol, where ``center = round(sum_k w_k mu_k)`` and ``r`` covers ``TAIL_SIGMAS`` scales of every
-component (at most ``MAX_RADIUS``). Symbols outside the window are coded as the escape symbol followed
-by the value in bypass mode (CompressAI's rANS does this), so any integer can be coded. Encoder and
-decoder build the tables with the same float64 arithmetic from the same hyper-decoder output, which is
-what makes decoding bit-exact on one platform.
+Coding (:mod:`jpegdl.edic.rans`, in CompressAI's stream format): every element gets its own CDF over a
+window of integers ``center - r .. center + r`` plus one escape symbol, where ``center = round(sum_k
+w_k mu_k)`` and ``r`` covers ``TAIL_SIGMAS`` scales of every component (at most ``MAX_RADIUS``).
+Symbols outside the window are coded as the escape symbol followed by the value in bypass mode, so any
+integer up to 2**26 in size can be coded. Encoder and decoder build the tables with the same arithmetic
+from the same hyper-decoder output, which is what makes decoding bit-exact on one platform.
 """
 
 from __future__ import annotations
 
+import gc
 import math
+from collections.abc import Iterator
+from contextlib import contextmanager
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import Tensor
+
+from jpegdl.edic import rans
+from jpegdl.edic.rans import Tables
 
 SCALE_BOUND = 0.11
 LIKELIHOOD_BOUND = 1e-9
@@ -111,64 +118,95 @@ def quantized_cdfs(mu: Tensor, sigma: Tensor, w: Tensor) -> tuple[Tensor, Tensor
     return cdfs, size + 2, (center - radius).long()
 
 
-def coding_tables(
-    means: Tensor, scales: Tensor, weights: Tensor, chunk: int = 4096
-) -> tuple[list[list[int]], list[int], list[int], list[int]]:
-    """rANS tables for every element of one image: CDF rows, their lengths and offsets, and per element
-    (in coding order) the index of its row.
+@contextmanager
+def _collector_paused() -> Iterator[None]:
+    """Pause Python's cyclic garbage collector while the coder's many small lists are created.
+
+    The tables of one 512x512 picture are ~10^5 lists of ~10^6 ints; with the collector running, its
+    passes over the new lists cost three quarters of the table time (and, in the forked decoding child of
+    :mod:`jpegdl.edic.guard`, copy every page it touches). The lists hold no reference cycles.
+    """
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
+
+
+def coding_tables(means: Tensor, scales: Tensor, weights: Tensor, chunk: int = 4096) -> tuple[Tables, np.ndarray]:
+    """rANS tables for every element of one image, and per element (in coding order) the index of its row.
 
     Rows are built in order of window size, so each vectorized chunk evaluates about as many CDF points
     as its elements need (an unsorted chunk's widest window is several times the mean), and they are
-    handed over padded to their chunk's width (entries past a row's length are never read): no Python
-    loop per element. Every row comes from the same per-element arithmetic whatever the order, so the
+    stored padded to their chunk's width (entries past a row's length are never read): no Python loop
+    per element. Every row comes from the same per-element arithmetic whatever the order, so the
     bitstream does not depend on it.
 
     Args:
         means, scales, weights: ``(1, K, M, H, W)``.
         chunk: elements per vectorized step (bounds the memory to ~chunk * 129 * K float64).
+
+    Returns:
+        the rows (:class:`~jpegdl.edic.rans.Tables`) and the row of each element, int64 ``(M*H*W,)``.
     """
     mu, sigma, w = (_flatten_components(t) for t in (means, scales, weights))
     order = torch.argsort(_windows(mu, sigma, w)[1], stable=True)
-    rows: list[list[int]] = []
-    lengths: list[int] = []
-    offsets: list[int] = []
+    flat, starts, lengths, offsets = [], [], [], []
+    base = 0
     for start in range(0, mu.shape[0], chunk):
         part = order[start : start + chunk]
         cdfs, size, offset = quantized_cdfs(mu[part], sigma[part], w[part])
-        rows.extend(cdfs.tolist())
-        lengths.extend(size.tolist())
-        offsets.extend(offset.tolist())
+        flat.append(cdfs.reshape(-1))
+        starts.append(base + cdfs.shape[1] * torch.arange(cdfs.shape[0]))
+        base += cdfs.numel()
+        lengths.append(size)
+        offsets.append(offset)
     indexes = torch.empty_like(order)
     indexes[order] = torch.arange(order.numel())
-    return rows, lengths, offsets, indexes.tolist()
+    tables = Tables(torch.cat(flat).numpy(), torch.cat(starts).numpy(), torch.cat(lengths).int().numpy(),
+                    torch.cat(offsets).int().numpy())  # fmt: skip
+    return tables, indexes.numpy()
 
 
 def encode_symbols(symbols: Tensor, means: Tensor, scales: Tensor, weights: Tensor) -> bytes:
-    """rANS-encode integer latents of one image under their mixtures.
+    """rANS-encode integer latents of one image under their mixtures (:mod:`jpegdl.edic.rans`, or
+    CompressAI's coder, which writes the same bytes, where that cannot be built).
 
     Args:
-        symbols: ``(1, M, H, W)`` integer-valued latents (any dtype; values must fit int32).
+        symbols: ``(1, M, H, W)`` integer-valued latents (any dtype; |value| < 2**26).
         means, scales, weights: ``(1, K, M, H, W)``.
     """
-    from compressai.ans import RansEncoder
-
     values = symbols.reshape(-1).round().long()
-    if values.numel() and values.abs().max() >= 2**30:
-        raise ValueError("symbols: latent values must lie within +-2**30")
-    rows, lengths, offsets, indexes = coding_tables(means, scales, weights)
+    if values.numel() and values.abs().max() >= 2**26:  # CompressAI's encoder never ends from 2**27 on
+        raise ValueError("symbols: latent values must lie within +-2**26")
+    tables, indexes = coding_tables(means, scales, weights)
     if values.numel() != len(indexes):
         raise ValueError(f"symbols: expected {len(indexes)} elements to match the parameters, got {values.numel()}")
-    return RansEncoder().encode_with_indexes(values.tolist(), indexes, rows, lengths, offsets)
+    if rans.library() is not None:
+        return rans.encode(values.int().numpy(), indexes, tables)
+    from compressai.ans import RansEncoder
+
+    with _collector_paused():
+        rows, lengths, offsets = tables.as_lists()
+        return RansEncoder().encode_with_indexes(values.tolist(), indexes.tolist(), rows, lengths, offsets)
 
 
 def decode_symbols(data: bytes, means: Tensor, scales: Tensor, weights: Tensor) -> Tensor:
     """Inverse of :func:`encode_symbols`: float32 ``(1, M, H, W)`` integer latents.
 
-    Decodes through :func:`jpegdl.edic.guard.active_decoder`: a string too short or crafted raises
-    ``ValueError`` instead of crashing the native decoder.
+    Safe for any string: :mod:`jpegdl.edic.rans` checks every read; without it, decoding goes through
+    :func:`jpegdl.edic.guard.active_decoder` (CompressAI's decoder, padded and, for untrusted bytes,
+    forked). A string too short or crafted raises ``ValueError``.
     """
+    tables, indexes = coding_tables(means, scales, weights)
+    if rans.library() is not None:
+        values = rans.decode(data, indexes, tables)
+        return torch.from_numpy(values.astype(np.float32)).reshape(means.shape[0], *means.shape[2:])
     from jpegdl.edic.guard import active_decoder
 
-    rows, lengths, offsets, indexes = coding_tables(means, scales, weights)
-    values = active_decoder().decode_with_indexes(data, indexes, rows, lengths, offsets)
-    return torch.tensor(values, dtype=torch.float32).reshape(means.shape[0], *means.shape[2:])
+    with _collector_paused():
+        rows, lengths, offsets = tables.as_lists()
+        decoded = active_decoder().decode_with_indexes(data, indexes.tolist(), rows, lengths, offsets)
+    return torch.tensor(decoded, dtype=torch.float32).reshape(means.shape[0], *means.shape[2:])
