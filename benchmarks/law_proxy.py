@@ -101,8 +101,10 @@ def full_run(args: argparse.Namespace, noise: float, seed: int, method: str, dat
     noisy = NoisyLabels(data["train"], 10, noise, "uniform", seed=seed)
     train_set = Subset(noisy, data["train_idx"])
     flipped = noisy.flipped[data["train_idx"]]
+    if method == "oracle":  # an upper bound, not a method: CE on the examples whose label was not flipped
+        train_set = Subset(noisy, [i for i, f in zip(data["train_idx"], flipped.tolist(), strict=True) if not f])
     criterion, stages = None, 1
-    if method == "ce":
+    if method in ("ce", "oracle"):
         weighting = UniformWeighting()
     elif method == "small-loss":
         weighting = SmallLossWeighting(args.small_loss_drop, 0.25)
@@ -174,6 +176,10 @@ def summarise(args: argparse.Namespace, runs: list[dict], searches: dict) -> dic
         for method in COLUMNS:
             values = [v[method]["test_acc"] for v in by_seed.values() if method in v]
             entry[f"{method}_test_acc"] = sum(values) / len(values) if values else None
+        oracle = [v["oracle"]["test_acc"] for v in by_seed.values() if "oracle" in v]
+        if oracle:  # the upper bound of --methods oracle
+            entry["oracle_test_acc"] = sum(oracle) / len(oracle)
+            entry["oracle_seeds"] = len(oracle)
         for a, b in PAIRS:
             diffs = [v[a]["test_acc"] - v[b]["test_acc"] for v in by_seed.values() if a in v and b in v]
             if diffs:
@@ -270,7 +276,9 @@ def main() -> None:
     parser.add_argument("--limit-train", type=int, default=None, help="smoke tests only: train on fewer images")
     for flag, default in DEFAULTS.items():
         parser.add_argument(flag, type=type(default), default=default)
-    parser.add_argument("--methods", nargs="+", choices=METHODS, default=list(METHODS))
+    parser.add_argument("--methods", nargs="+", choices=(*METHODS, "oracle"), default=list(METHODS),
+                        help="'oracle' (not in the default list, use another --name): CE on only the examples whose"
+                             " label was not flipped, the most any weighting could gain (it sees the noise)")
     parser.add_argument("--max-minutes", type=float, default=None, help="start no new search or run after this")
     parser.add_argument("--work", default="runs/law_proxy", help="search checkpoints and policies")
     parser.add_argument("--name", default="law_proxy")
