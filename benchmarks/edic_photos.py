@@ -1,8 +1,10 @@
 """EDIC vs the equally trained mean-scale hyperprior (mbt2018-mean) vs JPEG / mozjpeg on held-out photos,
 and EDIC's decode time (with its split) against CompressAI's autoregressive mbt2018.
 
-The codecs are the variable-rate models trained by ``benchmarks/edic_photos_train.py`` (same recipe, data,
-seed and steps for both), evaluated at the same step (``--step``; default: the latest snapshot both have).
+The codecs are the variable-rate models trained by ``benchmarks/edic_photos_train.py`` (same recipe, data
+and seed for both), evaluated at the same step (``--step``; default: the latest snapshot both have). When the
+baseline's training lags behind, ``--mbt-step`` evaluates it at its own (fewer) steps: the JSON and the plot
+then say the two were unequally trained, and "edic vs mbt2018-mean" is not a fair comparison.
 Test pictures were never used for training or for choosing settings: the test split of the offline
 wallpapers (split by file; scaled to a short side of 512), scikit-image's photos and scikit-learn's two.
 Every bpp counts whole files (``.edic`` with its header; JPEG files with all their markers); PSNR is on
@@ -24,6 +26,7 @@ from pathlib import Path
 import numpy as np
 import torch
 from common import RESULTS, write_results
+from edic_photos_train import training_cost
 from PIL import Image
 
 from jpegdl.data.photos import PHOTO_NAMES, load_photo
@@ -195,6 +198,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--runs", default=str(RESULTS / "edic_runs"), help="folders of edic_photos_train.py")
     parser.add_argument("--step", type=int, help="evaluate the snapshots of this step (default: latest common)")
+    parser.add_argument("--mbt-step", type=int, help="mbt2018-mean's snapshot step (default: --step)")
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--timing-repeats", type=int, default=3)
     parser.add_argument("--name", default="edic_photos")
@@ -202,17 +206,17 @@ def main() -> None:
     torch.set_num_threads(args.threads)
     runs = Path(args.runs)
     step = args.step or latest_common_step(runs)
+    steps = {"edic": step, "mbt2018-mean": args.mbt_step or step}
     pictures = test_pictures(runs)
-    print(f"{len(pictures)} test pictures; codecs at step {step}", flush=True)
+    print(f"{len(pictures)} test pictures; codecs at steps {steps}", flush=True)
 
     learned: dict[str, dict] = {}
     training: dict[str, dict] = {}
     for codec in CODECS:
         folder = runs / f"{codec}-seed0"
-        model, config = load_codec(folder / "snapshots" / f"step-{step}.pt")
+        model, config = load_codec(folder / "snapshots" / f"step-{steps[codec]}.pt")
         chunks = json.loads((folder / "time.json").read_text())["chunks"]
-        training[codec] = {"steps": step, "cpu_hours": sum(c["cpu_s"] for c in chunks if c["until"] <= step) / 3600,
-                           "wall_hours": sum(c["wall_s"] for c in chunks if c["until"] <= step) / 3600,
+        training[codec] = {"steps": steps[codec], **training_cost(chunks, steps[codec]),
                            "parameters": sum(p.numel() for p in model.parameters()), "config": config.to_dict()}
         learned[codec] = {}
         for rate in range(config.rates):
@@ -267,17 +271,19 @@ def main() -> None:
     curves = {codec: mean_curve(per_picture_curves[codec]) for codec in per_picture_curves}
     path = write_results(args.name, {
         "command": f"PYTHONPATH=.:benchmarks python benchmarks/edic_photos.py --runs RUNS --step {step} "
-                   f"--threads {args.threads}",
-        "step": step, "training": training, "test_pictures": {k: list(v.shape[-2:]) for k, v in pictures.items()},
+                   + (f"--mbt-step {steps['mbt2018-mean']} " if steps["mbt2018-mean"] != step else "")
+                   + f"--threads {args.threads}",
+        "step": step, "steps": steps, "equally_trained": len(set(steps.values())) == 1, "training": training,
+        "test_pictures": {k: list(v.shape[-2:]) for k, v in pictures.items()},
         "learned": {c: {str(r): v for r, v in rates.items()} for c, rates in learned.items()},
         "jpeg_points": {k: per_picture_curves[k] for k in ("jpeg", "mozjpeg")},
         "mean_curves": curves, "comparisons": comparisons, "timing": timing,
     })
-    plot(curves, step, RESULTS / f"{args.name}.png")
+    plot(curves, steps, RESULTS / f"{args.name}.png")
     print(f"wrote {path}")
 
 
-def plot(curves: dict[str, list[dict]], step: int, path: Path) -> None:
+def plot(curves: dict[str, list[dict]], steps: dict[str, int], path: Path) -> None:
     import matplotlib
 
     matplotlib.use("Agg")
@@ -295,7 +301,11 @@ def plot(curves: dict[str, list[dict]], step: int, path: Path) -> None:
         axis.set_xlim(0, 1.5)
         axis.grid(alpha=0.3)
     axes[0].legend(fontsize=8)
-    figure.suptitle(f"Held-out photos: EDIC and mbt2018-mean (both {step} steps, same recipe) vs JPEG")
+    if len(set(steps.values())) == 1:
+        title = f"EDIC and mbt2018-mean (both {steps['edic']:,} steps, same recipe)"
+    else:
+        title = f"EDIC ({steps['edic']:,} steps) and mbt2018-mean (only {steps['mbt2018-mean']:,} steps)"
+    figure.suptitle(f"Held-out photos: {title} vs JPEG")
     figure.tight_layout()
     figure.savefig(path, dpi=120)
 

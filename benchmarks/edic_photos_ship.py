@@ -16,7 +16,7 @@ import json
 from pathlib import Path
 
 from common import RESULTS
-from edic_photos_train import LMBDAS, LR_DROPS, PLANNED_STEPS, SCALES, SIZES, VARIANTS
+from edic_photos_train import LMBDAS, LR_DROPS, PLANNED_STEPS, SCALES, SIZES, VARIANTS, training_cost
 
 from jpegdl.checkpoints import load_checkpoint
 from jpegdl.edic import CodecConfig, build_model
@@ -29,6 +29,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--runs", default=str(RESULTS / "edic_runs"))
     parser.add_argument("--step", type=int, help="snapshot step to ship (default: latest common snapshot)")
+    parser.add_argument("--mbt-step", type=int, help="mbt2018-mean's step when its training lags (default: --step)")
     args = parser.parse_args()
     runs = Path(args.runs)
     folders = {variant: runs / f"{variant}-seed0" for variant in VARIANTS}
@@ -38,11 +39,13 @@ def main() -> None:
         if not common:
             raise SystemExit("no snapshot step is common to every run")
         args.step = max(common)
+    steps = {variant: args.step for variant in VARIANTS} | ({"mbt2018-mean": args.mbt_step} if args.mbt_step else {})
     entries = {}
     for variant, folder in folders.items():
+        step = steps[variant]
         config = CodecConfig(**SIZES, **VARIANTS[variant], lmbdas=LMBDAS)
         model = build_model(config)
-        model.load_state_dict(load_checkpoint(folder / "snapshots" / f"step-{args.step}.pt"))
+        model.load_state_dict(load_checkpoint(folder / "snapshots" / f"step-{step}.pt"))
         path = WEIGHTS / f"{variant}.pt"
         save_codec(model, config, path, half=True)
         chunks = json.loads((folder / "time.json").read_text())["chunks"]
@@ -50,8 +53,8 @@ def main() -> None:
         entries[variant] = {
             "file": path.name, "sha256": hashlib.sha256(path.read_bytes()).hexdigest(),
             "training": {
-                "steps": args.step, "planned_steps": PLANNED_STEPS, "lr_drops": list(LR_DROPS),
-                "cpu_hours": round(sum(c["cpu_s"] for c in chunks if c["until"] <= args.step) / 3600, 2),
+                "steps": step, "planned_steps": PLANNED_STEPS, "lr_drops": list(LR_DROPS),
+                **training_cost(chunks, step),
                 "recipe": "Adam 3e-4, batch 8 of 128x128 random crops, gradient clip 1.0, one CPU thread, "
                           "per-sample lambda drawn uniformly from lmbdas (variable rate, per-channel gains)",
                 "lmbdas": list(LMBDAS), "scales_short_side": list(SCALES),
@@ -61,7 +64,7 @@ def main() -> None:
                 "command": f"PYTHONPATH=.:benchmarks python benchmarks/edic_photos_train.py --variant {variant}",
             },
         }
-        print(f"{variant}: step {args.step} -> {path} ({path.stat().st_size / 1e6:.1f} MB)")
+        print(f"{variant}: step {step} -> {path} ({path.stat().st_size / 1e6:.1f} MB)")
     atomic_write_bytes(MANIFEST, (json.dumps(entries, indent=1) + "\n").encode())
     print(f"wrote {MANIFEST}")
 

@@ -47,6 +47,19 @@ SCALES = (512, 768, 1080)
 VALIDATION, TEST = 0.15, 0.2
 
 
+def training_cost(chunks: list[dict], step: int) -> dict:
+    """CPU- and wall-hours of the first ``step`` steps from ``time.json``'s chunks. A chunk killed before its
+    end logs no time (its steps survive in ``train.pt``); such steps are charged at the logged mean rate
+    and counted in ``steps_without_timing``."""
+    spent = [c for c in chunks if c["until"] <= step]
+    logged = sum(c["until"] - c["from"] for c in spent)
+    cpu, wall = sum(c["cpu_s"] for c in spent), sum(c["wall_s"] for c in spent)
+    missing = max(step - logged, 0)
+    if logged:
+        cpu, wall = cpu * step / logged, wall * step / logged
+    return {"cpu_hours": round(cpu / 3600, 2), "wall_hours": round(wall / 3600, 2), "steps_without_timing": missing}
+
+
 def photo_splits() -> dict[str, list[Path]]:
     paths = find_images([f for f in WALLPAPER_FOLDERS if Path(f).is_dir()])
     return split_by_file(deduplicate(paths), VALIDATION, TEST)

@@ -24,6 +24,7 @@ from jpegdl.edic.evaluate import evaluate_codec
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--runs", default=str(RESULTS / "edic_runs"))
+    parser.add_argument("--steps", type=int, nargs="+", help="score only these snapshot steps (default: all)")
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--name", default="edic_photos_validation")
     args = parser.parse_args()
@@ -38,7 +39,7 @@ def main() -> None:
         for snapshot in sorted((runs / f"{codec}-seed0" / "snapshots").glob("step-*.pt"),
                                key=lambda p: int(p.stem.split("-")[1])):
             step = snapshot.stem.split("-")[1]
-            if step in done[codec]:
+            if step in done[codec] or (args.steps and int(step) not in args.steps):
                 continue
             model, config = load_codec(snapshot)
             points = {name: [] for name in pictures}
