@@ -58,7 +58,7 @@ from jpegdl.weighting.robust_loss import gce_criterion
 METHODS = ("ce", "law", "small-loss", "gce")
 COLUMNS = ("ce", "ce-best", "small-loss", "gce", "law")
 PAIRS = (("law", "ce"), ("law", "ce-best"), ("law", "small-loss"), ("law", "gce"), ("ce-best", "ce"),
-         ("small-loss", "ce"), ("gce", "ce"))  # fmt: skip
+         ("small-loss", "ce"), ("gce", "ce"), ("oracle", "ce"), ("oracle", "law"))  # fmt: skip
 DEFAULTS = {"--epochs": 5, "--batch-size": 128, "--lr": 0.05, "--weight-decay": 5e-4, "--val-size": 2000,
             "--episodes": 200, "--proxy-size": 2000, "--proxy-epochs": 15, "--stages": 8, "--warmup-stages": 1,
             "--actor-lr": 2e-5, "--full-passes": 2, "--explore-prob": 0.5, "--explore-scale": 3.0,
@@ -220,11 +220,15 @@ def setup(args: argparse.Namespace) -> dict:
     }
 
 
+COMMAND = "OMP_NUM_THREADS=1 PYTHONPATH=. python benchmarks/law_proxy.py " + " ".join(sys.argv[1:])
+
+
 def write(args: argparse.Namespace, runs: list[dict], searches: dict, complete: bool) -> dict:
     summary = summarise(args, runs, searches)
     payload = {
         "setup": setup(args),
-        "command": "OMP_NUM_THREADS=1 PYTHONPATH=. python benchmarks/law_proxy.py " + " ".join(sys.argv[1:]),
+        "command": COMMAND,
+        "commands": args.commands,
         "partial": not complete,
         "summary": summary,
         "searches": searches,
@@ -277,8 +281,9 @@ def main() -> None:
     for flag, default in DEFAULTS.items():
         parser.add_argument(flag, type=type(default), default=default)
     parser.add_argument("--methods", nargs="+", choices=(*METHODS, "oracle"), default=list(METHODS),
-                        help="'oracle' (not in the default list, use another --name): CE on only the examples whose"
-                             " label was not flipped, the most any weighting could gain (it sees the noise)")
+                        help="'oracle' (not in the default list; its runs join the same JSON, paired with CE and LAW by"
+                             " seed): CE on only the examples whose label was not flipped, what a weighting that knew"
+                             " the noise could gain (an upper bound)")
     parser.add_argument("--max-minutes", type=float, default=None, help="start no new search or run after this")
     parser.add_argument("--work", default="runs/law_proxy", help="search checkpoints and policies")
     parser.add_argument("--name", default="law_proxy")
@@ -295,6 +300,9 @@ def main() -> None:
     previous = RESULTS / f"{args.name}.json"
     before = json.loads(previous.read_text()) if previous.is_file() else {}
     runs, finished_searches = before.get("runs", []), before.get("searches", {})
+    args.commands = before.get("commands", [before["command"]] if "command" in before else [])
+    if COMMAND not in args.commands:
+        args.commands.append(COMMAND)
     done = {(r["noise"], r["seed"], r["method"]) for r in runs}
     train, _ = create_dataset("fashion-mnist", "train")
     plain, _ = create_dataset("fashion-mnist", "train", augment=False)
@@ -329,6 +337,8 @@ def main() -> None:
               f" {out['policy'].get('confirmed_reward')}, fallback {searches[str(noise)]['uniform']}", flush=True)
     if searches:
         write_curve(args, searches)
+    for noise, known in finished_searches.items():  # a run without 'law' keeps the searches it did not redo
+        searches.setdefault(noise, known)
     for seed in range(args.seeds):
         for noise in args.noise:
             for method in args.methods:
