@@ -18,6 +18,7 @@ from jpegdl.edic.codec import check_image, decode_image, encode_image, model_id,
 from jpegdl.edic.layers import ChannelAttention, Enhancement
 from jpegdl.edic.mixture import mixture_likelihood, quantized_cdfs, split_parameters
 from jpegdl.edic.model import ARCHITECTURES, EDIC, STRIDE, CodecConfig, build_model
+from jpegdl.edic.refine import RefineSettings, refine_latents
 
 __all__ = [
     "ARCHITECTURES",
@@ -27,6 +28,7 @@ __all__ = [
     "CodecConfig",
     "EdicStream",
     "Enhancement",
+    "RefineSettings",
     "build_model",
     "check_image",
     "decode_image",
@@ -36,6 +38,7 @@ __all__ = [
     "pack",
     "pad_to_stride",
     "quantized_cdfs",
+    "refine_latents",
     "split_parameters",
     "unpack",
 ]

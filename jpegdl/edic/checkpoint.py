@@ -28,18 +28,20 @@ def config_path(path: str | Path) -> Path:
 def save_codec(model: CompressionModel, config: CodecConfig, path: str | Path, half: bool = False) -> Path:
     """Build the CDF tables (``update``), then write ``path`` (state dict) and ``path.json`` (config).
 
-    ``half`` rounds the model's float weights to float16 in place before the tables are built and stores
-    them so (half the file; the model id then differs from the float32 model's).
+    ``half`` rounds the model's learned weights (its parameters) to float16 in place before the tables are
+    built and stores them so (half the file; the model id then differs from the float32 model's). Buffers
+    stay float32: they hold constants such as the likelihood bound (1e-9) and GDN's pedestal (2**-36),
+    which float16 would flush to zero.
     """
+    parameters = {name for name, _ in model.named_parameters()}
     if half:
         with torch.no_grad():
-            for tensor in model.state_dict().values():
-                if tensor.is_floating_point():
-                    tensor.copy_(tensor.half().float())
+            for tensor in model.parameters():
+                tensor.copy_(tensor.half().float())
     model.update(force=True)
     state = {k: v.detach().cpu() for k, v in model.state_dict().items()}
     if half:
-        state = {k: v.half() if v.is_floating_point() else v for k, v in state.items()}
+        state = {k: v.half() if k in parameters and v.is_floating_point() else v for k, v in state.items()}
     write_atomically(config_path(path), json.dumps(config.to_dict(), indent=2).encode())
     return save_checkpoint(state, path)
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 
 import torch
 import torch.nn.functional as F
@@ -13,6 +14,7 @@ from torch import Tensor
 from jpegdl.edic.bitstream import MAX_SIDE, EdicStream, pack, unpack
 from jpegdl.edic.guard import GuardedDecoder, check_string, guarded_entropy_coders
 from jpegdl.edic.model import STRIDE, CodecConfig
+from jpegdl.edic.refine import RefineSettings, refine_latents
 
 
 def model_id(model: CompressionModel, config: CodecConfig, rate: int = 0) -> bytes:
@@ -74,7 +76,7 @@ def pad_to_stride(image: Tensor, stride: int = STRIDE) -> Tensor:
 
 
 def encode_image(model: CompressionModel, config: CodecConfig, image: Tensor, identity: bytes | None = None,
-                 rate: int = 0) -> bytes:  # fmt: skip
+                 rate: int = 0, refine: RefineSettings | None = None, lmbda: float | None = None) -> bytes:  # fmt: skip
     """One image -> ``.edic`` bytes.
 
     Args:
@@ -82,15 +84,52 @@ def encode_image(model: CompressionModel, config: CodecConfig, image: Tensor, id
         image: float ``(3, H, W)`` or ``(1, 3, H, W)`` in [0, 1], any size 1..65535.
         identity: ``model_id(model, config, rate)`` when already known (it hashes all weights).
         rate: rate index 0..``config.rates - 1`` (lowest rate first) of a variable-rate codec.
+        refine: search the latents of this image (:mod:`jpegdl.edic.refine`; EDIC codecs only): slower
+            encoding, same decoder. The file kept is the one of lower true cost (whole-file bits per pixel
+            + lambda * 255**2 * MSE) between the search's and the plain encoder's, so it is never worse.
+        lmbda: the rate-distortion weight the search aims at; default: the rate's training lambda
+            (required for a single-rate codec, whose config does not record it).
     """
     image = check_image(image)
     rate = _check_rate(rate, config)
     height, width = image.shape[-2:]
     device = next(model.parameters()).device
-    encoded = model.compress(pad_to_stride(image).to(device), **({"rate": rate} if config.lmbdas else {}))
+    identity = identity or model_id(model, config, rate)
+    padded = pad_to_stride(image).to(device)
+    encoded = model.compress(padded, **({"rate": rate} if config.lmbdas else {}))
+    data = _pack(identity, height, width, encoded)
+    if refine is None or refine.steps == 0:
+        return data
+    if not hasattr(model, "compress_latents"):
+        raise ValueError(f"refine: only EDIC codecs can search their latents, not {config.architecture!r}")
+    if lmbda is None:
+        if not config.lmbdas:
+            raise ValueError("lmbda: a single-rate codec does not record its lambda; pass the one it was trained for")
+        lmbda = config.lmbdas[rate]
+    if not (isinstance(lmbda, (int, float)) and math.isfinite(lmbda) and lmbda > 0):
+        raise ValueError(f"lmbda: expected a finite number > 0, got {lmbda!r}")
+    target = image.to(device)
+    rate_arg = rate if config.lmbdas else None
+    y, z = refine_latents(model, padded, target, rate_arg, float(lmbda), refine)
+    refined = _pack(identity, height, width, model.compress_latents(y, z))
+    ids = model_ids(model, config)
+    costs = [rd_cost(len(stream), decode_image(model, config, stream, ids, trusted=True), target, float(lmbda))
+             for stream in (data, refined)]  # fmt: skip
+    return refined if costs[1] < costs[0] else data
+
+
+def _pack(identity: bytes, height: int, width: int, encoded: dict) -> bytes:
     strings = tuple(group[0] for group in encoded["strings"])
     latent_shape = tuple(int(v) for v in encoded["shape"])
-    return pack(EdicStream(identity or model_id(model, config, rate), height, width, latent_shape, strings))
+    return pack(EdicStream(identity, height, width, latent_shape, strings))
+
+
+def rd_cost(num_bytes: int, decoded: Tensor, image: Tensor, lmbda: float) -> float:
+    """The objective a codec is trained for, measured on a real file: whole-file bits per pixel +
+    ``lmbda * 255**2 * MSE`` between ``image`` and the 8-bit ``decoded`` (both float ``(1, 3, H, W)`` in [0, 1])."""
+    height, width = image.shape[-2:]
+    mse = torch.mean(((decoded.to(image.device) * 255).round() / 255 - image) ** 2).item()
+    return 8 * num_bytes / (height * width) + lmbda * 255**2 * mse
 
 
 def decode_image(model: CompressionModel, config: CodecConfig, data: bytes,

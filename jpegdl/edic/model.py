@@ -191,13 +191,19 @@ class EDIC(CompressionModel):
     @torch.no_grad()
     def compress(self, x: Tensor, rate: int | None = None) -> dict:
         y = self.analysis(x, self._gains(rate, x.shape[0], x.device))
-        z = self.h_a(y)
+        return self.compress_latents(y, self.h_a(y))
+
+    @torch.no_grad()
+    def compress_latents(self, y: Tensor, z: Tensor) -> dict:
+        """Entropy code given latents ``(B, M, h, w)`` (after the rate's gain) and hyper-latents
+        ``(B, N, h/4, w/4)``, both float (rounded here): the second half of :meth:`compress`, for latents
+        found by other means (:mod:`jpegdl.edic.refine`)."""
         z_strings = self.entropy_bottleneck.compress(z)
         z_hat = self.entropy_bottleneck.decompress(z_strings, z.shape[-2:])
         means, scales, weights = self.mixture(z_hat)
         y_strings = [
             encode_symbols(torch.round(y[i : i + 1]), means[i : i + 1], scales[i : i + 1], weights[i : i + 1])
-            for i in range(x.shape[0])
+            for i in range(y.shape[0])
         ]
         return {"strings": [y_strings, z_strings], "shape": z.shape[-2:]}
 
