@@ -10,6 +10,7 @@ import torch
 import torch.nn.functional as F
 from compressai.models import CompressionModel
 from torch import Tensor
+from tqdm import tqdm
 
 from jpegdl.edic.bitstream import MAX_SIDE, EdicStream, pack, unpack
 from jpegdl.edic.guard import GuardedDecoder, check_string, guarded_entropy_coders
@@ -76,7 +77,8 @@ def pad_to_stride(image: Tensor, stride: int = STRIDE) -> Tensor:
 
 
 def encode_image(model: CompressionModel, config: CodecConfig, image: Tensor, identity: bytes | None = None,
-                 rate: int = 0, refine: RefineSettings | None = None, lmbda: float | None = None) -> bytes:  # fmt: skip
+                 rate: int = 0, refine: RefineSettings | None = None, lmbda: float | None = None,
+                 progress: bool = False) -> bytes:  # fmt: skip
     """One image -> ``.edic`` bytes.
 
     Args:
@@ -89,6 +91,7 @@ def encode_image(model: CompressionModel, config: CodecConfig, image: Tensor, id
             + lambda * 255**2 * MSE) between the search's and the plain encoder's, so it is never worse.
         lmbda: the rate-distortion weight the search aims at; default: the rate's training lambda
             (required for a single-rate codec, whose config does not record it).
+        progress: a progress bar over the search's steps (stderr).
     """
     image = check_image(image)
     rate = _check_rate(rate, config)
@@ -110,7 +113,9 @@ def encode_image(model: CompressionModel, config: CodecConfig, image: Tensor, id
         raise ValueError(f"lmbda: expected a finite number > 0, got {lmbda!r}")
     target = image.to(device)
     rate_arg = rate if config.lmbdas else None
-    y, z = refine_latents(model, padded, target, rate_arg, float(lmbda), refine)
+    with tqdm(total=refine.steps, desc="refining latents", unit="step", leave=False, disable=not progress) as bar:
+        y, z = refine_latents(model, padded, target, rate_arg, float(lmbda), refine,
+                              callback=lambda step, *_: bar.update(1 if step else 0))  # fmt: skip
     refined = _pack(identity, height, width, model.compress_latents(y, z))
     ids = model_ids(model, config)
     costs = [rd_cost(len(stream), decode_image(model, config, stream, ids, trusted=True), target, float(lmbda))

@@ -59,6 +59,25 @@ def test_compress_and_decompress_need_no_model_flag(tiny_shipped, tmp_path, caps
     assert exit_info.value.code == 2 and "quality" in capsys.readouterr().err
 
 
+def test_refined_files_decode_with_the_plain_decoder(tiny_shipped, tmp_path, capsys):
+    source = _picture(tmp_path / "photo.png")
+    assert main(["edic", "compress", str(source), "-o", str(tmp_path / "r"), "--quality", "1", "--refine", "4",
+                 "--refine-lr", "0.05"]) == 0  # fmt: skip
+    assert main(["edic", "decompress", str(tmp_path / "r" / "photo.edic"), "-o", str(tmp_path / "d")]) == 0
+    assert Image.open(tmp_path / "d" / "photo.png").size == (70, 50)
+    for flag, value in (("--refine", "-1"), ("--refine-lr", "0"), ("--lmbda", "nan")):
+        with pytest.raises(SystemExit) as exit_info:
+            main(["edic", "compress", str(source), "-o", str(tmp_path / "bad"), flag, value])
+        assert exit_info.value.code == 2 and flag in capsys.readouterr().err
+
+
+def test_the_cli_refine_step_size_is_the_library_default():
+    from jpegdl.cli.edic import REFINE_LR
+    from jpegdl.edic import RefineSettings
+
+    assert REFINE_LR == RefineSettings().learning_rate
+
+
 def test_checksum_and_unknown_codecs_are_refused(tiny_shipped, tmp_path, capsys):
     with pytest.raises(ValueError, match="unknown shipped codec"):
         shipped_module.load_shipped("nope")
@@ -87,7 +106,7 @@ def test_shipped_codecs_round_trip_bit_exactly_across_processes(name, tmp_path):
     outputs = []
     for run in range(2):
         subprocess.run([*cli, "edic", "compress", str(source), "-o", str(tmp_path / f"e{run}"), "--codec", name,
-                        "--quality", "1"], check=True, env=env, capture_output=True)  # fmt: skip
+                        "--quality", "1", "--refine", "2"], check=True, env=env, capture_output=True)  # fmt: skip
         subprocess.run([*cli, "edic", "decompress", str(tmp_path / f"e{run}" / "photo.edic"), "-o",
                         str(tmp_path / f"d{run}")], check=True, env=env, capture_output=True)  # fmt: skip
         outputs.append(((tmp_path / f"e{run}" / "photo.edic").read_bytes(),
