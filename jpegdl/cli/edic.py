@@ -8,7 +8,7 @@ from pathlib import Path
 
 from jpegdl.cli.arguments import non_negative, non_negative_int, pick_device, positive, positive_int
 
-REFINE_LR = 0.01  # jpegdl.edic.RefineSettings' default (that module needs CompressAI, this parser must not)
+REFINE_LR = 0.03  # jpegdl.edic.RefineSettings' default (that module needs CompressAI, this parser must not)
 
 
 def _read_rgb(path: str, max_pixels: int | None = None):

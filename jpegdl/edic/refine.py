@@ -30,7 +30,7 @@ class RefineSettings:
     ``seed`` seeds the rate noise, so the same image and settings give the same file."""
 
     steps: int = 0
-    learning_rate: float = 0.01
+    learning_rate: float = 0.03
     seed: int = 0
 
     def __post_init__(self) -> None:
