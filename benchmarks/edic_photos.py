@@ -283,7 +283,8 @@ def main() -> None:
     print(f"wrote {path}")
 
 
-def plot(curves: dict[str, list[dict]], steps: dict[str, int], path: Path) -> None:
+def draw_curves(curves: dict[str, list[dict]], title: str, path: Path) -> None:
+    """PSNR and MS-SSIM against whole-file bpp, one line per codec (JPEG dashed), saved as a PNG."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -301,13 +302,18 @@ def plot(curves: dict[str, list[dict]], steps: dict[str, int], path: Path) -> No
         axis.set_xlim(0, 1.5)
         axis.grid(alpha=0.3)
     axes[0].legend(fontsize=8)
+    figure.suptitle(title)
+    figure.tight_layout()
+    figure.savefig(path, dpi=120)
+    plt.close(figure)
+
+
+def plot(curves: dict[str, list[dict]], steps: dict[str, int], path: Path) -> None:
     if len(set(steps.values())) == 1:
         title = f"EDIC and mbt2018-mean (both {steps['edic']:,} steps, same recipe)"
     else:
         title = f"EDIC ({steps['edic']:,} steps) and mbt2018-mean (only {steps['mbt2018-mean']:,} steps)"
-    figure.suptitle(f"Held-out photos: {title} vs JPEG")
-    figure.tight_layout()
-    figure.savefig(path, dpi=120)
+    draw_curves(curves, f"Held-out photos: {title} vs JPEG", path)
 
 
 if __name__ == "__main__":

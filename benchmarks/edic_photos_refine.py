@@ -25,7 +25,7 @@ from pathlib import Path
 
 import torch
 from common import RESULTS, write_results
-from edic_photos import bd_pair, jpeg_points, summarize, test_pictures, wallpapers
+from edic_photos import bd_pair, draw_curves, jpeg_points, mean_curve, summarize, test_pictures, wallpapers
 
 from jpegdl.edic import RefineSettings, check_image, decode_image, pad_to_stride, refine_latents
 from jpegdl.edic.bitstream import EdicStream, pack
@@ -171,7 +171,18 @@ def main() -> None:
         "points": points,
         "jpeg_points": references,
     }
-    write_results(args.name or f"edic_photos_refine_{args.split}", results)
+    path = write_results(args.name or f"edic_photos_refine_{args.split}", results)
+    plot(results, path.with_suffix(".png"))
+
+
+def plot(results: dict, path: Path) -> None:
+    """Mean RD curves over the pictures: JPEG, mozjpeg and EDIC at each checkpoint of the first learning rate."""
+    curves = {encoder: mean_curve(by_picture) for encoder, by_picture in results["jpeg_points"].items()}
+    by_step = next(iter(results["points"].values()))
+    for step, by_picture in by_step.items():
+        curves["EDIC, plain encoder" if step == "0" else f"EDIC, {step} search steps"] = mean_curve(by_picture)
+    draw_curves(curves, f"{len(results['pictures'])} {results['split']} photos: the shipped EDIC with encoder-side"
+                " latent search vs JPEG (same decoder)", path)  # fmt: skip
 
 
 if __name__ == "__main__":

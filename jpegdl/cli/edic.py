@@ -363,8 +363,9 @@ def add_edic_parsers(commands: argparse._SubParsersAction) -> None:
                                  help="rate point, 1 = lowest rate (shipped codecs: 1..4; default 2)")
             command.add_argument("--refine", type=non_negative_int, default=0, metavar="STEPS",
                                  help="search each image's latents for STEPS gradient steps: fewer bytes and higher"
-                                 " PSNR, same decoder, slower encoding (about 1 s per step per megapixel on one"
-                                 " CPU core; try 50-100); the file is never worse than without (default 0: off)")
+                                 " PSNR, same decoder, slower encoding (about 1.5 s per step per megapixel on two"
+                                 " CPU threads; 50 is a good setting); the file is never worse than without"
+                                 " (default 0: off)")
             command.add_argument("--refine-lr", dest="refine_lr", type=positive, default=REFINE_LR,
                                  metavar="LR", help="step size of the search (default %(default)s)")
             command.add_argument("--lmbda", type=positive, help="rate-distortion weight the search aims at (default:"

@@ -75,7 +75,7 @@ def test_the_cli_refine_step_size_is_the_library_default():
     from jpegdl.cli.edic import REFINE_LR
     from jpegdl.edic import RefineSettings
 
-    assert REFINE_LR == RefineSettings().learning_rate
+    assert RefineSettings().learning_rate == REFINE_LR
 
 
 def test_checksum_and_unknown_codecs_are_refused(tiny_shipped, tmp_path, capsys):
