@@ -274,6 +274,7 @@ def _cmd_eval(args: argparse.Namespace) -> None:
     import torch
 
     from jpegdl.data.photos import PHOTO_NAMES, load_photo
+    from jpegdl.edic import RefineSettings
     from jpegdl.edic.checkpoint import load_codec, write_atomically
     from jpegdl.edic.evaluate import evaluate_codec
 
@@ -282,14 +283,22 @@ def _cmd_eval(args: argparse.Namespace) -> None:
         images = {Path(p).stem: _read_rgb(p) for p in args.images}
     else:
         images = {n: torch.from_numpy(load_photo(n)).permute(2, 0, 1).float() / 255 for n in PHOTO_NAMES}
-    codecs = {path: load_codec(path, pick_device(args.device)) for path in args.models}
+    if args.models:
+        codecs = {path: load_codec(path, pick_device(args.device)) for path in args.models}
+    else:
+        from jpegdl.edic.shipped import load_shipped
+
+        codecs = {f"shipped:{args.codec}": load_shipped(args.codec, pick_device(args.device))}
+    refine = RefineSettings(steps=args.refine, learning_rate=args.refine_lr) if args.refine else None
     results = {}
     print(f"{'model':40s} {'bpp':>7s} {'PSNR':>7s} {'MS-SSIM':>8s} {'enc s':>7s} {'dec s':>7s}")
     for path, (model, config) in codecs.items():
-        results[path] = evaluate_codec(model, config, images)
-        mean = results[path]["mean"]
-        print(f"{path[-40:]:40s} {mean['bpp']:7.3f} {mean['psnr']:7.2f} {mean.get('ms_ssim', float('nan')):8.4f} "
-              f"{mean['encode_s']:7.3f} {mean['decode_s']:7.3f}")
+        for rate in range(config.rates):  # a variable-rate codec: one entry per quality, 'PATH@qQ'
+            name = path if config.rates == 1 else f"{path}@q{rate + 1}"
+            results[name] = evaluate_codec(model, config, images, rate, refine=refine)
+            mean = results[name]["mean"]
+            print(f"{name[-40:]:40s} {mean['bpp']:7.3f} {mean['psnr']:7.2f} "
+                  f"{mean.get('ms_ssim', float('nan')):8.4f} {mean['encode_s']:7.3f} {mean['decode_s']:7.3f}")
     if args.json:
         write_atomically(args.json, json.dumps(results, indent=1).encode())
         print(f"wrote {args.json}")
@@ -378,7 +387,14 @@ def add_edic_parsers(commands: argparse._SubParsersAction) -> None:
         command.set_defaults(handler=_needs_compressai(handler))
 
     evaluate = sub.add_parser("eval", help="bpp / PSNR / MS-SSIM / coding time of codecs on photos")
-    evaluate.add_argument("models", nargs="+", help="codec.pt files")
+    evaluate.add_argument("models", nargs="*", help="codec.pt files (default: the shipped --codec); a variable-rate"
+                          " codec is scored at each of its rates")  # fmt: skip
+    evaluate.add_argument("--codec", default="edic", metavar="NAME",
+                          help="shipped codec to score when no model is given (default: edic)")
+    evaluate.add_argument("--refine", type=non_negative_int, default=0, metavar="STEPS",
+                          help="encode with STEPS steps of latent search, as 'compress --refine' (default 0)")
+    evaluate.add_argument("--refine-lr", dest="refine_lr", type=positive, default=REFINE_LR, metavar="LR",
+                          help="step size of the search (default %(default)s)")
     evaluate.add_argument("--images", nargs="+", help="image files (default: scikit-image's photos)")
     evaluate.add_argument("--json", help="write all points to this JSON file")
     evaluate.add_argument("--device", default="cpu", help="cpu (bit-exact decoding), auto or cuda[:N]")

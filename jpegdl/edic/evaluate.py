@@ -11,6 +11,7 @@ from torch import Tensor
 from jpegdl.edic.codec import check_image, decode_image, encode_image, model_ids
 from jpegdl.edic.model import CodecConfig
 from jpegdl.edic.objective import ms_ssim, psnr
+from jpegdl.edic.refine import RefineSettings
 
 
 def quality_point(original: Tensor, decoded: Tensor, num_bytes: int) -> dict:
@@ -22,9 +23,10 @@ def quality_point(original: Tensor, decoded: Tensor, num_bytes: int) -> dict:
 
 
 @torch.no_grad()
-def evaluate_codec(model: CompressionModel, config: CodecConfig, images: dict[str, Tensor], rate: int = 0) -> dict:
+def evaluate_codec(model: CompressionModel, config: CodecConfig, images: dict[str, Tensor], rate: int = 0,
+                   refine: RefineSettings | None = None) -> dict:  # fmt: skip
     """Encode and decode each image (float ``(3, H, W)`` in [0, 1]) at rate index ``rate``; per-image points
-    and their means.
+    and their means. ``refine``: encode with the encoder-side latent search (:mod:`jpegdl.edic.refine`).
 
     Times are wall seconds for ``encode_image`` and ``decode_image`` on the model's device, after one
     warm-up run on the first image.
@@ -40,7 +42,7 @@ def evaluate_codec(model: CompressionModel, config: CodecConfig, images: dict[st
     for name, image in images.items():
         image = check_image(image, name)
         start = time.perf_counter()
-        data = encode_image(model, config, image, identity, rate)
+        data = encode_image(model, config, image, identity, rate, refine=refine)
         encoded = time.perf_counter()
         decoded = decode_image(model, config, data, ids, trusted=True).cpu()
         done = time.perf_counter()

@@ -102,6 +102,12 @@ def refine_latents(model, padded: Tensor, image: Tensor, rate: int | None, lmbda
         ``(y, z)``: float latents ``(1, M, H'/16, W'/16)`` and hyper-latents ``(1, N, H'/64, W'/64)``,
         to be rounded and entropy coded by ``model.compress_latents``.
     """
+    with torch.inference_mode(False), torch.enable_grad():  # callers may be in inference mode or no_grad
+        return _search(model, padded.clone(), image.clone(), rate, lmbda, settings, callback)
+
+
+def _search(model, padded: Tensor, image: Tensor, rate: int | None, lmbda: float, settings: RefineSettings,
+            callback: Callable[[int, Tensor, Tensor], None] | None) -> tuple[Tensor, Tensor]:  # fmt: skip
     gains = model._gains(rate, 1, padded.device) if model.config.lmbdas else None
     with torch.no_grad():
         y = model.analysis(padded, gains)
@@ -114,11 +120,10 @@ def refine_latents(model, padded: Tensor, image: Tensor, rate: int | None, lmbda
     optimizer = torch.optim.Adam([y, z], lr=settings.learning_rate)
     generator = torch.Generator(device=padded.device)
     generator.manual_seed(settings.seed)
-    with torch.enable_grad():
-        for step in range(settings.steps):
-            loss, _, _ = relaxed_cost(model, image, y, z, gains, lmbda, generator)
-            y.grad, z.grad = torch.autograd.grad(loss, [y, z])
-            optimizer.step()
-            if callback is not None:
-                callback(step + 1, y.detach(), z.detach())
+    for step in range(settings.steps):
+        loss, _, _ = relaxed_cost(model, image, y, z, gains, lmbda, generator)
+        y.grad, z.grad = torch.autograd.grad(loss, [y, z])
+        optimizer.step()
+        if callback is not None:
+            callback(step + 1, y.detach(), z.detach())
     return y.detach(), z.detach()

@@ -84,6 +84,17 @@ def test_a_refined_file_is_never_worse_reads_with_the_plain_decoder_and_is_repro
         assert _true_cost(refined, decoded, image, lmbda) <= plain_cost + 1e-9
 
 
+def test_the_search_runs_under_inference_mode_and_no_grad():
+    model, config = _codec(lmbdas=LMBDAS)
+    image = _image(40, 40)
+    search = RefineSettings(steps=3, learning_rate=0.05)
+    with torch.inference_mode():
+        inside = encode_image(model, config, image, rate=1, refine=search)
+    with torch.no_grad():
+        assert encode_image(model, config, image, rate=1, refine=search) == inside
+    assert encode_image(model, config, image, rate=1, refine=search) == inside
+
+
 def test_a_single_rate_codec_needs_its_lambda_and_baselines_cannot_search():
     model, config = _codec()
     image = _image(40, 40)

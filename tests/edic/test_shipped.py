@@ -71,6 +71,16 @@ def test_refined_files_decode_with_the_plain_decoder(tiny_shipped, tmp_path, cap
         assert exit_info.value.code == 2 and flag in capsys.readouterr().err
 
 
+def test_eval_scores_every_rate_of_the_shipped_codec_with_and_without_search(tiny_shipped, tmp_path):
+    source = _picture(tmp_path / "photo.png", (120, 110))
+    for steps in ("0", "3"):
+        out = tmp_path / f"rd{steps}.json"
+        assert main(["edic", "eval", "--images", str(source), "--json", str(out), "--refine", steps]) == 0
+        results = json.loads(out.read_text())
+        assert sorted(results) == ["shipped:edic@q1", "shipped:edic@q2"]
+        assert all(r["images"]["photo"]["bpp"] > 0 for r in results.values())
+
+
 def test_the_cli_refine_step_size_is_the_library_default():
     from jpegdl.cli.edic import REFINE_LR
     from jpegdl.edic import RefineSettings
