@@ -28,16 +28,10 @@ from common import RESULTS, write_results
 from edic_photos import bd_pair, draw_curves, jpeg_points, mean_curve, summarize, test_pictures, wallpapers
 
 from jpegdl.edic import RefineSettings, check_image, decode_image, pad_to_stride, refine_latents
-from jpegdl.edic.bitstream import EdicStream, pack
 from jpegdl.edic.checkpoint import load_codec
-from jpegdl.edic.codec import model_ids, rd_cost
+from jpegdl.edic.codec import model_ids, pack_encoded, rd_cost
 from jpegdl.edic.evaluate import quality_point
 from jpegdl.edic.shipped import WEIGHTS, load_shipped, manifest
-
-
-def _file(identity: bytes, height: int, width: int, encoded: dict) -> bytes:
-    strings = tuple(group[0] for group in encoded["strings"])
-    return pack(EdicStream(identity, height, width, tuple(int(v) for v in encoded["shape"]), strings))
 
 
 def search_picture(model, config, picture: torch.Tensor, rate: int, learning_rate: float,
@@ -58,7 +52,7 @@ def search_picture(model, config, picture: torch.Tensor, rate: int, learning_rat
         if step not in wanted and step != 0:
             return
         clock["search_s"] += time.perf_counter() - clock["since"]
-        data = _file(ids[rate], height, width, model.compress_latents(y, z))
+        data = pack_encoded(ids[rate], height, width, model.compress_latents(y, z))
         decoded = decode_image(model, config, data, ids, trusted=True)
         point = {**quality_point(image, decoded, len(data)), "cost": rd_cost(len(data), decoded, image, lmbda)}
         if step == 0:
@@ -149,12 +143,16 @@ def main() -> None:
     for lr_key in comparisons:
         for step, entry in comparisons[lr_key].items():
             psnr_rate = entry["vs jpeg"]["psnr"]["bd_rate"]
-            interval = f"[{100 * psnr_rate['low']:+.1f}, {100 * psnr_rate['high']:+.1f}]"
+
+            def percent(value: float | None) -> str:  # no BD value when the curves do not overlap
+                return "n/a" if value is None else f"{100 * value:+.1f}"
+
+            interval = f"[{percent(psnr_rate['low'])}, {percent(psnr_rate['high'])}]"
             moz = entry["vs mozjpeg"]["psnr"]["bd_rate"]["mean"]
             plain = entry["vs plain edic"]["psnr"]["bd_rate"]["mean"]
             cost = timing[lr_key][step]
-            print(f"{lr_key:>6} {step:>5} {100 * psnr_rate['mean']:+8.1f} % {interval:>16} "
-                  f"{100 * moz:+9.1f}% {(100 * plain if plain is not None else 0):+8.1f}% "
+            print(f"{lr_key:>6} {step:>5} {percent(psnr_rate['mean']):>8} % {interval:>16} "
+                  f"{percent(moz):>9}% {percent(plain):>8}% "
                   f"{100 * entry['rd_cost_vs_plain']:+7.1f}% "
                   f"{cost['search_s_per_megapixel']:7.0f} {cost['search_files_kept']}")  # fmt: skip
 

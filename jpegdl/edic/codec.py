@@ -100,7 +100,7 @@ def encode_image(model: CompressionModel, config: CodecConfig, image: Tensor, id
     identity = identity or model_id(model, config, rate)
     padded = pad_to_stride(image).to(device)
     encoded = model.compress(padded, **({"rate": rate} if config.lmbdas else {}))
-    data = _pack(identity, height, width, encoded)
+    data = pack_encoded(identity, height, width, encoded)
     if refine is None or refine.steps == 0:
         return data
     if not hasattr(model, "compress_latents"):
@@ -116,14 +116,15 @@ def encode_image(model: CompressionModel, config: CodecConfig, image: Tensor, id
     with tqdm(total=refine.steps, desc="refining latents", unit="step", leave=False, disable=not progress) as bar:
         y, z = refine_latents(model, padded, target, rate_arg, float(lmbda), refine,
                               callback=lambda step, *_: bar.update(1 if step else 0))  # fmt: skip
-    refined = _pack(identity, height, width, model.compress_latents(y, z))
+    refined = pack_encoded(identity, height, width, model.compress_latents(y, z))
     ids = model_ids(model, config)
     costs = [rd_cost(len(stream), decode_image(model, config, stream, ids, trusted=True), target, float(lmbda))
              for stream in (data, refined)]  # fmt: skip
     return refined if costs[1] < costs[0] else data
 
 
-def _pack(identity: bytes, height: int, width: int, encoded: dict) -> bytes:
+def pack_encoded(identity: bytes, height: int, width: int, encoded: dict) -> bytes:
+    """``.edic`` bytes of one image from a codec's ``compress`` / ``compress_latents`` output."""
     strings = tuple(group[0] for group in encoded["strings"])
     latent_shape = tuple(int(v) for v in encoded["shape"])
     return pack(EdicStream(identity, height, width, latent_shape, strings))
