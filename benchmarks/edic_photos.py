@@ -34,6 +34,7 @@ from jpegdl.edic import decode_image, encode_image, pad_to_stride, unpack
 from jpegdl.edic.checkpoint import load_codec
 from jpegdl.edic.codec import model_ids
 from jpegdl.edic.evaluate import evaluate_codec, quality_point
+from jpegdl.edic.precision import reconstruction_precision, resolve_precision
 from jpegdl.evaluate.bjontegaard import bd_accuracy, bd_rate
 from jpegdl.files import jpeg_bytes, mozjpeg_encode
 
@@ -129,15 +130,17 @@ def mean_curve(curves: dict[str, list[dict]]) -> list[dict]:
 @torch.inference_mode()
 def decode_split(model, config, picture: torch.Tensor, rate: int, repeats: int) -> dict:
     """Median seconds of EDIC's decode stages on one picture: entropy decoding of z and y (with the hyper-
-    synthesis that gives y's tables), synthesis g_s, enhancement; and of the whole decode_image."""
+    synthesis that gives y's tables), synthesis g_s and enhancement (channels-last, as ``decompress`` runs
+    them, in the default precision), the whole ``decode_image`` in that precision and in float32."""
     from jpegdl.edic.mixture import decode_symbols
 
     ids = model_ids(model, config)
     data = encode_image(model, config, picture, ids[rate], rate)
     stream = unpack(data)
     gains = model._gains(rate, 1, torch.device("cpu")) if config.lmbdas else None
+    dtype = resolve_precision("auto", "cpu")
     stages: dict[str, list[float]] = {"entropy_z": [], "hyper_synthesis": [], "entropy_y": [], "synthesis": [],
-                                      "enhancement": [], "total": []}
+                                      "enhancement": [], "total": [], "total_float32": []}
     for _ in range(repeats + 1):
         times = {}
         start = time.perf_counter()
@@ -149,21 +152,24 @@ def decode_split(model, config, picture: torch.Tensor, rate: int, repeats: int) 
         start = time.perf_counter()
         y_hat = decode_symbols(stream.strings[0], means, scales, weights)
         times["entropy_y"] = time.perf_counter() - start
-        start = time.perf_counter()
-        image = model.g_s(y_hat if gains is None else y_hat * gains[1])
-        times["synthesis"] = time.perf_counter() - start
-        start = time.perf_counter()
-        model.enhance(image)
-        times["enhancement"] = time.perf_counter() - start
-        start = time.perf_counter()
-        decode_image(model, config, data, ids)
-        times["total"] = time.perf_counter() - start
+        y_hat = (y_hat if gains is None else y_hat * gains[1]).contiguous(memory_format=torch.channels_last)
+        with reconstruction_precision(dtype, "cpu"):
+            start = time.perf_counter()
+            image = model.g_s(y_hat)
+            times["synthesis"] = time.perf_counter() - start
+            start = time.perf_counter()
+            model.enhance(image)
+            times["enhancement"] = time.perf_counter() - start
+        for key, precision in (("total", "auto"), ("total_float32", "float32")):
+            start = time.perf_counter()
+            decode_image(model, config, data, ids, precision=precision)
+            times[key] = time.perf_counter() - start
         if _:  # the first round warms up
             for key, value in times.items():
                 stages[key].append(value)
     megapixels = picture.shape[-1] * picture.shape[-2] / 1e6
-    return {key: float(np.median(values)) for key, values in stages.items()} | {"megapixels": megapixels,
-                                                                               "bytes": len(data)}
+    return {key: float(np.median(values)) for key, values in stages.items()} | {
+        "megapixels": megapixels, "bytes": len(data), "precision": str(dtype).removeprefix("torch.")}
 
 
 @torch.inference_mode()
@@ -225,6 +231,13 @@ def main() -> None:
             mean = evaluation["mean"]
             print(f"{codec:13s} q{rate + 1} {mean['bpp']:.3f} bpp {mean['psnr']:6.2f} dB MS-SSIM "
                   f"{mean['ms_ssim']:.4f}", flush=True)
+    precision_loss = {}  # dB of PSNR the default (bfloat16) reconstruction gives up against float32, same streams
+    for rate, evaluation in learned["edic"].items():
+        losses = [p["psnr_float32"] - p["psnr"] for p in evaluation["images"].values() if "psnr_float32" in p]
+        if losses:
+            precision_loss[f"q{rate + 1}"] = {"mean_db": float(np.mean(losses)), "max_db": float(np.max(losses))}
+            print(f"edic q{rate + 1}: bfloat16 reconstruction costs {np.mean(losses):.4f} dB on average, "
+                  f"{np.max(losses):.4f} dB at most", flush=True)
     per_picture_curves = {codec: {name: [learned[codec][r]["images"][name] for r in sorted(learned[codec])]
                                   for name in pictures} for codec in CODECS}  # fmt: skip
     per_picture_curves.update(jpeg_points(pictures))
@@ -254,6 +267,7 @@ def main() -> None:
     auto = timing["mbt2018_autoregressive_q1"]["decode_s"]
     for key in ("edic_split_q1", "edic_split_q4"):
         timing[key]["speedup_vs_mbt2018"] = auto / timing[key]["total"]
+        timing[key]["speedup_vs_mbt2018_float32"] = auto / timing[key]["total_float32"]
 
     print(f"\n{'comparison':28s} {'PSNR BD-rate [95 % CI]':>30s} {'MS-SSIM BD-rate [95 % CI]':>30s}")
     for label, row in comparisons.items():
@@ -266,8 +280,9 @@ def main() -> None:
         t = timing[key]
         print(f"{key}: total {t['total']:.3f} s ({t['total'] / t['megapixels']:.3f} s/MP): entropy z "
               f"{t['entropy_z']:.3f}, hyper {t['hyper_synthesis']:.3f}, entropy y {t['entropy_y']:.3f}, synthesis "
-              f"{t['synthesis']:.3f}, enhancement {t['enhancement']:.3f}; {t['speedup_vs_mbt2018']:.1f}x faster "
-              f"than mbt2018 ({auto:.2f} s)")
+              f"{t['synthesis']:.3f}, enhancement {t['enhancement']:.3f} ({t['precision']}); "
+              f"{t['speedup_vs_mbt2018']:.1f}x faster than mbt2018 ({auto:.2f} s); float32 total "
+              f"{t['total_float32']:.3f} s, {t['speedup_vs_mbt2018_float32']:.1f}x")
     curves = {codec: mean_curve(per_picture_curves[codec]) for codec in per_picture_curves}
     path = write_results(args.name, {
         "command": f"PYTHONPATH=.:benchmarks python benchmarks/edic_photos.py --runs RUNS --step {step} "
@@ -278,6 +293,8 @@ def main() -> None:
         "learned": {c: {str(r): v for r, v in rates.items()} for c, rates in learned.items()},
         "jpeg_points": {k: per_picture_curves[k] for k in ("jpeg", "mozjpeg")},
         "mean_curves": curves, "comparisons": comparisons, "timing": timing,
+        "reconstruction_precision": {"default": str(resolve_precision("auto", "cpu")).removeprefix("torch."),
+                                     "psnr_loss_vs_float32": precision_loss},
     })
     plot(curves, steps, RESULTS / f"{args.name}.png")
     print(f"wrote {path}")

@@ -9,6 +9,7 @@ from pathlib import Path
 from jpegdl.cli.arguments import non_negative, non_negative_int, pick_device, positive, positive_int
 
 REFINE_LR = 0.03  # jpegdl.edic.RefineSettings' default (that module needs CompressAI, this parser must not)
+PRECISIONS = ("auto", "float32", "bfloat16")  # jpegdl.edic.precision.PRECISIONS (imports torch; this parser must not)
 
 
 def _read_rgb(path: str, max_pixels: int | None = None):
@@ -257,7 +258,7 @@ def _cmd_decompress(args: argparse.Namespace) -> None:
         try:
             unpack(data, limit)  # the header's claims, checked against --max-pixels first
             model, config, ids = _codec_for_stream(args, data, str(source), cache)
-            decoded = decode_image(model, config, data, ids)
+            decoded = decode_image(model, config, data, ids, precision=args.precision)
         except ValueError as err:
             message = str(err)
             raise ValueError(message if message.startswith(f"{source}:") else f"{source}: {message}") from None
@@ -379,6 +380,11 @@ def add_edic_parsers(commands: argparse._SubParsersAction) -> None:
                                  metavar="LR", help="step size of the search (default %(default)s)")
             command.add_argument("--lmbda", type=positive, help="rate-distortion weight the search aims at (default:"
                                  " the rate's training lambda; needed for a single-rate --model codec)")
+        else:
+            command.add_argument("--precision", choices=PRECISIONS, default="auto",
+                                 help="arithmetic of EDIC's reconstruction: auto = bfloat16 on CPUs with native"
+                                 " bfloat16 (about 3x faster synthesis, hundredths of a dB), else float32"
+                                 " (default auto)")  # fmt: skip
         command.add_argument("--overwrite", action="store_true", help="replace outputs an earlier 'jpegdl edic'"
                              " run wrote in DIR (never other files, never an input)")  # fmt: skip
         command.add_argument("--max-pixels", dest="max_pixels", type=positive_int, metavar="N",

@@ -15,6 +15,7 @@ from tqdm import tqdm
 from jpegdl.edic.bitstream import MAX_SIDE, EdicStream, pack, unpack
 from jpegdl.edic.guard import GuardedDecoder, check_string, guarded_entropy_coders
 from jpegdl.edic.model import STRIDE, CodecConfig
+from jpegdl.edic.precision import resolve_precision
 from jpegdl.edic.refine import RefineSettings, refine_latents
 
 
@@ -139,7 +140,8 @@ def rd_cost(num_bytes: int, decoded: Tensor, image: Tensor, lmbda: float) -> flo
 
 
 def decode_image(model: CompressionModel, config: CodecConfig, data: bytes,
-                 identity: bytes | list[bytes] | None = None, *, trusted: bool = False) -> Tensor:  # fmt: skip
+                 identity: bytes | list[bytes] | None = None, *, trusted: bool = False,
+                 precision: str = "auto") -> Tensor:  # fmt: skip
     """``.edic`` bytes -> float ``(1, 3, H, W)`` in [0, 1].
 
     ``identity``: :func:`model_ids` of the codec when already known (a single id is enough for a
@@ -151,7 +153,12 @@ def decode_image(model: CompressionModel, config: CodecConfig, data: bytes,
     decoder checks every read, :mod:`jpegdl.edic.rans`; without a C compiler, CompressAI's decoder runs
     isolated, :mod:`jpegdl.edic.guard`). ``trusted=True`` (a stream this process has just encoded)
     skips that isolation where it applies.
+
+    ``precision``: arithmetic of EDIC's synthesis and enhancement (:mod:`jpegdl.edic.precision`;
+    ``"auto"``: bfloat16 on CPUs that compute it natively, float32 elsewhere). The baselines
+    (CompressAI's classes) always decode in float32.
     """
+    resolve_precision(precision, "cpu")  # the argument is checked before any work
     stream = unpack(data)
     if identity is None or (isinstance(identity, bytes) and config.lmbdas):
         ids = model_ids(model, config)  # a variable-rate codec's rate is the id's position among all of them
@@ -171,5 +178,6 @@ def decode_image(model: CompressionModel, config: CodecConfig, data: bytes,
         check_string(string, f"the {name} string")
     with guarded_entropy_coders(model, GuardedDecoder(isolate=False if trusted else None)):
         decoded = model.decompress([[s] for s in stream.strings], torch.Size(stream.latent_shape),
-                                   **({"rate": rate} if config.lmbdas else {}))  # fmt: skip
+                                   **({"rate": rate} if config.lmbdas else {}),
+                                   **({"precision": precision} if config.architecture == "edic" else {}))  # fmt: skip
     return decoded["x_hat"][..., : stream.height, : stream.width].clamp(0, 1)

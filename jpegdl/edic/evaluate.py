@@ -11,6 +11,7 @@ from torch import Tensor
 from jpegdl.edic.codec import check_image, decode_image, encode_image, model_ids
 from jpegdl.edic.model import CodecConfig
 from jpegdl.edic.objective import ms_ssim, psnr
+from jpegdl.edic.precision import resolve_precision
 from jpegdl.edic.refine import RefineSettings
 
 
@@ -24,9 +25,11 @@ def quality_point(original: Tensor, decoded: Tensor, num_bytes: int) -> dict:
 
 @torch.no_grad()
 def evaluate_codec(model: CompressionModel, config: CodecConfig, images: dict[str, Tensor], rate: int = 0,
-                   refine: RefineSettings | None = None) -> dict:  # fmt: skip
+                   refine: RefineSettings | None = None, precision: str = "auto") -> dict:  # fmt: skip
     """Encode and decode each image (float ``(3, H, W)`` in [0, 1]) at rate index ``rate``; per-image points
     and their means. ``refine``: encode with the encoder-side latent search (:mod:`jpegdl.edic.refine`).
+    ``precision``: of the decoder's reconstruction (:mod:`jpegdl.edic.precision`); where it is not
+    float32, each image also gets ``psnr_float32``, the same stream decoded in float32.
 
     Times are wall seconds for ``encode_image`` and ``decode_image`` on the model's device, after one
     warm-up run on the first image.
@@ -34,21 +37,27 @@ def evaluate_codec(model: CompressionModel, config: CodecConfig, images: dict[st
     if not images:
         raise ValueError("images: expected at least one image")
     model.eval()
+    device = next(model.parameters()).device
+    reduced = config.architecture == "edic" and resolve_precision(precision, device) != torch.float32
     ids = model_ids(model, config)
     identity = ids[rate]
     first = check_image(next(iter(images.values())))
-    decode_image(model, config, encode_image(model, config, first, identity, rate), ids, trusted=True)  # warm-up
+    warm = encode_image(model, config, first, identity, rate)
+    decode_image(model, config, warm, ids, trusted=True, precision=precision)  # warm-up
     per_image = {}
     for name, image in images.items():
         image = check_image(image, name)
         start = time.perf_counter()
         data = encode_image(model, config, image, identity, rate, refine=refine)
         encoded = time.perf_counter()
-        decoded = decode_image(model, config, data, ids, trusted=True).cpu()
+        decoded = decode_image(model, config, data, ids, trusted=True, precision=precision).cpu()
         done = time.perf_counter()
         per_image[name] = {**quality_point(image, decoded, len(data)), "encode_s": encoded - start,
                            "decode_s": done - encoded}
-    keys = ("bpp", "psnr", "ms_ssim", "encode_s", "decode_s")
+        if reduced:
+            exact = decode_image(model, config, data, ids, trusted=True, precision="float32").cpu()
+            per_image[name]["psnr_float32"] = psnr(image, exact)
+    keys = ("bpp", "psnr", "ms_ssim", "encode_s", "decode_s") + (("psnr_float32",) if reduced else ())
     mean = {k: sum(p[k] for p in per_image.values()) / len(per_image)
             for k in keys if all(p[k] is not None for p in per_image.values())}
     return {"images": per_image, "mean": mean}

@@ -82,40 +82,61 @@ def _windows(mu: Tensor, sigma: Tensor, w: Tensor) -> tuple[Tensor, Tensor]:
     return center, reach.ceil().clamp(1, MAX_RADIUS).long()
 
 
-def quantized_cdfs(mu: Tensor, sigma: Tensor, w: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+EXACT_FLOAT32 = 2.0**23  # integers and half-integers below this are exact in float32
+
+
+def quantized_cdfs(mu: Tensor, sigma: Tensor, w: Tensor, out: Tensor | None = None) -> tuple[Tensor, Tensor, Tensor]:
     """Per-element quantized CDFs for rANS.
 
     Args:
         mu, sigma, w: float64 ``(E, K)`` means, scales and weights of E elements.
+        out: optional int32 ``(E, 2 * max(radius) + 3)`` buffer (a view is fine) that receives the CDFs.
 
     Returns:
         ``cdfs`` int32 ``(E, L)``: row i is valid in its first ``lengths[i]`` entries, rising from 0 to
         ``2**PRECISION``, every symbol with frequency >= 1; ``lengths`` int64 ``(E,)`` (window size + 2:
         the escape symbol and the leading zero); ``offsets`` int64 ``(E,)``, the integer coded as symbol 0.
+
+    Every float operation is fixed (the tables are part of the stream format: files already written
+    decode only if the decoder rebuilds the same integers); the in-place forms below give the same
+    IEEE results as their out-of-place originals (``a - b`` is ``-b + a``), they only allocate less.
     """
     sigma = sigma.clamp_min(SCALE_BOUND)
-    center, radius = _windows(mu, sigma, w)
+    return _window_cdfs(mu, sigma, w, *_windows(mu, sigma, w), out=out)
+
+
+def _window_cdfs(mu: Tensor, sigma: Tensor, w: Tensor, center: Tensor, radius: Tensor,
+                 out: Tensor | None = None) -> tuple[Tensor, Tensor, Tensor]:  # fmt: skip
+    """:func:`quantized_cdfs` for scales already bounded below and windows already computed."""
     size = 2 * radius + 1  # in-window symbols
-    columns = torch.arange(int(size.max()) + 1, dtype=torch.float64)
-    edges = (center - radius - 0.5)[:, None] + columns[None, :]  # (E, Wmax + 1) bin edges
-    inside = columns[None, :-1] < size[:, None]
+    width = int(size.max()) + 1  # bin edges per row
+    first = center - radius - 0.5
+    if float(first.abs().max()) + width < EXACT_FLOAT32:  # every edge exact in float32: build it there
+        edges = first.float()[:, None] + torch.arange(width, dtype=torch.float32)[None, :]
+    else:
+        edges = (first[:, None] + torch.arange(width, dtype=torch.float64)[None, :]).float()
     # One CDF evaluation per edge and component, Phi(x) = erfc((mu - x) / (sigma sqrt 2)) / 2, in float32
     # (its ~1e-7 error is far below the tables' 2**-16 resolution; encoder and decoder run the same ops).
     inverse = (1 / (sigma * math.sqrt(2.0))).float()
-    shift = (mu.float() * inverse)[:, None, :]
-    complementary = torch.erfc(shift - edges.float()[:, :, None] * inverse[:, None, :])  # (E, Wmax + 1, K)
-    mixture_cdf = torch.bmm(complementary, (w.float() / 2)[:, :, None])[:, :, 0].double()
-    pmf = (mixture_cdf.diff(dim=1) * inside).clamp_min(0)
-    tail = (1 - pmf.sum(dim=1)).clamp_min(0)
+    complementary = (edges[:, :, None] * inverse[:, None, :]).neg_().add_((mu.float() * inverse)[:, None, :]).erfc_()
+    mixture_cdf = torch.bmm(complementary, (w.float() / 2)[:, :, None])[:, :, 0].double()  # (E, width)
+    columns = torch.arange(width)
+    pmf = mixture_cdf.diff(dim=1).masked_fill_(columns[None, :-1] >= size[:, None], 0).clamp_min_(0)
+    tail = pmf.sum(dim=1).neg_().add_(1).clamp_min_(0)
     probs = torch.cat([pmf, torch.zeros_like(tail)[:, None]], dim=1)
     probs.scatter_(1, size[:, None], tail[:, None])  # the escape symbol sits right after the window
-    alphabet = columns[None, :] <= size[:, None]
+    peak = probs.argmax(dim=1, keepdim=True)
     spare = (2**PRECISION - (size + 1)).double()
-    freq = torch.where(alphabet, torch.floor(probs * spare[:, None]).long() + 1, 0)
-    remainder = 2**PRECISION - freq.sum(dim=1)
-    freq.scatter_add_(1, probs.argmax(dim=1, keepdim=True), remainder[:, None])
-    cdfs = F.pad(freq.cumsum(dim=1), (1, 0)).to(torch.int32)
-    return cdfs, size + 2, (center - radius).long()
+    freq = probs.mul_(spare[:, None]).floor_().to(torch.int32).add_(1)  # < 2**16: int32 is exact
+    freq.masked_fill_(columns[None, :] > size[:, None], 0)
+    freq.scatter_add_(1, peak, (2**PRECISION - freq.sum(dim=1, dtype=torch.int32))[:, None])
+    if out is None:
+        out = torch.empty(freq.shape[0], width + 1, dtype=torch.int32)
+    elif out.shape != (freq.shape[0], width + 1) or out.dtype != torch.int32:
+        raise ValueError(f"out: expected int32 {(freq.shape[0], width + 1)}, got {out.dtype} {tuple(out.shape)}")
+    out[:, 0] = 0
+    torch.cumsum(freq, dim=1, out=out[:, 1:])
+    return out, size + 2, (center - radius).long()
 
 
 @contextmanager
@@ -153,19 +174,27 @@ def coding_tables(means: Tensor, scales: Tensor, weights: Tensor, chunk: int = 4
     """
     mu, sigma, w = (_flatten_components(t) for t in (means, scales, weights))
     order = torch.argsort(_windows(mu, sigma, w)[1], stable=True)
-    flat, starts, lengths, offsets = [], [], [], []
-    base = 0
+    chunks = []
     for start in range(0, mu.shape[0], chunk):
         part = order[start : start + chunk]
-        cdfs, size, offset = quantized_cdfs(mu[part], sigma[part], w[part])
-        flat.append(cdfs.reshape(-1))
-        starts.append(base + cdfs.shape[1] * torch.arange(cdfs.shape[0]))
-        base += cdfs.numel()
+        sigma_part = sigma[part].clamp_min(SCALE_BOUND)
+        chunks.append((mu[part], sigma_part, w[part], *_windows(mu[part], sigma_part, w[part])))
+    # Each chunk's rows are as wide as its widest window. The chunking fixes the shapes that every float
+    # operation sees, so it is part of the format too; the flat buffer is laid out before the rows.
+    widths = [2 * int(radius.max()) + 3 for *_, radius in chunks]
+    flat = torch.empty(sum(width * len(c[0]) for width, c in zip(widths, chunks, strict=True)), dtype=torch.int32)
+    starts, lengths, offsets = [], [], []
+    base = 0
+    for width, arguments in zip(widths, chunks, strict=True):
+        rows = len(arguments[0])
+        _, size, offset = _window_cdfs(*arguments, out=flat[base : base + rows * width].view(rows, width))
+        starts.append(base + width * torch.arange(rows))
+        base += rows * width
         lengths.append(size)
         offsets.append(offset)
     indexes = torch.empty_like(order)
     indexes[order] = torch.arange(order.numel())
-    tables = Tables(torch.cat(flat).numpy(), torch.cat(starts).numpy(), torch.cat(lengths).int().numpy(),
+    tables = Tables(flat.numpy(), torch.cat(starts).numpy(), torch.cat(lengths).int().numpy(),
                     torch.cat(offsets).int().numpy())  # fmt: skip
     return tables, indexes.numpy()
 

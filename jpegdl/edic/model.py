@@ -21,6 +21,7 @@ from torch import Tensor, nn
 
 from jpegdl.edic.layers import ChannelAttention, Enhancement
 from jpegdl.edic.mixture import LIKELIHOOD_BOUND, decode_symbols, encode_symbols, mixture_likelihood, split_parameters
+from jpegdl.edic.precision import reconstruction_precision, resolve_precision
 
 ARCHITECTURES = ("edic", "bmshj2018-hyperprior", "mbt2018-mean")
 STRIDE = 64  # 16 in the analysis transform times 4 in the hyper-analysis
@@ -110,7 +111,7 @@ class EDIC(CompressionModel):
     with noise there too, a codec can hide information in latents smaller than 1/2 that rounding
     then erases (Minnen and Singh 2020's mixed quantization). In eval both are rounded.
     ``compress(x)`` / ``decompress(strings, shape)`` (bitstream view): real rANS byte strings, one per
-    image and latent; decoding is bit-exact with the eval-mode forward pass on the same platform.
+    image and latent; decoding in float32 is bit-exact with the eval-mode forward pass on the same platform.
     """
 
     def __init__(self, config: CodecConfig):
@@ -208,7 +209,9 @@ class EDIC(CompressionModel):
         return {"strings": [y_strings, z_strings], "shape": z.shape[-2:]}
 
     @torch.no_grad()
-    def decompress(self, strings: list, shape, rate: int | None = None) -> dict:
+    def decompress(self, strings: list, shape, rate: int | None = None, precision: str = "auto") -> dict:
+        """``precision``: of the synthesis and enhancement (:mod:`jpegdl.edic.precision`); the latents and
+        their tables are float32 whatever it is."""
         if len(strings) != 2:
             raise ValueError(f"strings: EDIC expects 2 lists (y, z), got {len(strings)}")
         z_hat = self.entropy_bottleneck.decompress(strings[1], shape)
@@ -220,8 +223,9 @@ class EDIC(CompressionModel):
         ]).to(z_hat.device)
         # Channels-last runs the transposed convolutions and the enhancement ~1.4x faster on CPU; only the
         # reconstruction uses it, so the entropy tables (h_s) stay those the encoder built.
-        x_hat = self.synthesis(y_hat.contiguous(memory_format=torch.channels_last), gains)
-        return {"x_hat": x_hat.contiguous().clamp_(0, 1), "y_hat": y_hat}
+        with reconstruction_precision(resolve_precision(precision, z_hat.device), z_hat.device):
+            x_hat = self.synthesis(y_hat.contiguous(memory_format=torch.channels_last), gains)
+        return {"x_hat": x_hat.float().contiguous().clamp_(0, 1), "y_hat": y_hat}
 
 
 def build_model(config: CodecConfig) -> CompressionModel:

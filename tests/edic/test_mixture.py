@@ -85,3 +85,50 @@ def test_probable_symbols_cost_fewer_bytes():
     likely = torch.round((means * weights).sum(1))
     unlikely = likely + 40
     assert len(encode_symbols(likely, means, scales, weights)) < len(encode_symbols(unlikely, means, scales, weights))
+
+
+def _reference_quantized_cdfs(mu, sigma, w):
+    """The tables' arithmetic as first written (format version 1), step by step and out of place: the
+    optimised :func:`quantized_cdfs` must give the same integers, or files already written stop decoding."""
+    import math
+
+    import torch.nn.functional as F
+
+    from jpegdl.edic.mixture import SCALE_BOUND, _windows
+
+    sigma = sigma.clamp_min(SCALE_BOUND)
+    center, radius = _windows(mu, sigma, w)
+    size = 2 * radius + 1
+    columns = torch.arange(int(size.max()) + 1, dtype=torch.float64)
+    edges = (center - radius - 0.5)[:, None] + columns[None, :]
+    inside = columns[None, :-1] < size[:, None]
+    inverse = (1 / (sigma * math.sqrt(2.0))).float()
+    shift = (mu.float() * inverse)[:, None, :]
+    complementary = torch.erfc(shift - edges.float()[:, :, None] * inverse[:, None, :])
+    mixture_cdf = torch.bmm(complementary, (w.float() / 2)[:, :, None])[:, :, 0].double()
+    pmf = (mixture_cdf.diff(dim=1) * inside).clamp_min(0)
+    tail = (1 - pmf.sum(dim=1)).clamp_min(0)
+    probs = torch.cat([pmf, torch.zeros_like(tail)[:, None]], dim=1)
+    probs.scatter_(1, size[:, None], tail[:, None])
+    alphabet = columns[None, :] <= size[:, None]
+    spare = (2**PRECISION - (size + 1)).double()
+    freq = torch.where(alphabet, torch.floor(probs * spare[:, None]).long() + 1, 0)
+    remainder = 2**PRECISION - freq.sum(dim=1)
+    freq.scatter_add_(1, probs.argmax(dim=1, keepdim=True), remainder[:, None])
+    return F.pad(freq.cumsum(dim=1), (1, 0)).to(torch.int32), size + 2, (center - radius).long()
+
+
+@pytest.mark.parametrize("k", [1, 2, 3])
+@pytest.mark.parametrize("magnitude", [0.3, 3.0, 40.0, 3e6, 2e7])  # 2e7: edges past float32's exact range
+def test_quantized_cdfs_keep_the_format_of_the_reference_arithmetic(k, magnitude):
+    generator = torch.Generator().manual_seed(k)
+    mu = torch.randn(3000, k, generator=generator, dtype=torch.float64) * magnitude
+    sigma = torch.rand(3000, k, generator=generator, dtype=torch.float64) * min(magnitude, 30.0)
+    w = torch.softmax(torch.randn(3000, k, generator=generator, dtype=torch.float64) * 3, dim=1)
+    expected = _reference_quantized_cdfs(mu, sigma, w)
+    for got, want in zip(quantized_cdfs(mu, sigma, w), expected, strict=True):
+        assert torch.equal(got, want)
+    buffer = torch.full((3000, expected[0].shape[1]), -1, dtype=torch.int32)
+    assert quantized_cdfs(mu, sigma, w, out=buffer)[0] is buffer and torch.equal(buffer, expected[0])
+    with pytest.raises(ValueError, match="out"):
+        quantized_cdfs(mu, sigma, w, out=buffer[:, 1:])
