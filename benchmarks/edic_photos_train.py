@@ -113,6 +113,27 @@ def main() -> None:
               f"loss {sum(r['loss'] for r in recent) / len(recent):.3f} "
               f"bpp {sum(r['bpp'] for r in recent) / len(recent):.3f}", flush=True)
         done = target
+    export_missing_snapshot(config, folder, done)
+
+
+def export_missing_snapshot(config: CodecConfig, folder: Path, step: int) -> None:
+    """A run committed without its snapshots (they stay on the machine that trained it): write the codec of
+    ``train.pt`` as ``snapshots/step-<step>.pt`` so the evaluation scripts find it on a fresh machine."""
+    target = folder / "snapshots" / f"step-{step}.pt"
+    if target.is_file() or not (folder / "train.pt").is_file():
+        return
+    from jpegdl.checkpoints import load_checkpoint
+    from jpegdl.edic.checkpoint import save_codec
+    from jpegdl.edic.model import build_model
+
+    state = load_checkpoint(folder / "train.pt")
+    if int(state["step"]) != step:
+        return
+    model = build_model(config)
+    model.load_state_dict(state["model"])
+    target.parent.mkdir(exist_ok=True)
+    save_codec(model.eval(), config, target)
+    print(f"{folder.name}: exported the codec of step {step} to {target}", flush=True)
 
 
 if __name__ == "__main__":

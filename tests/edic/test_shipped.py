@@ -122,3 +122,21 @@ def test_shipped_codecs_round_trip_bit_exactly_across_processes(name, tmp_path):
         outputs.append(((tmp_path / f"e{run}" / "photo.edic").read_bytes(),
                         (tmp_path / f"d{run}" / "photo.png").read_bytes()))
     assert outputs[0] == outputs[1]
+
+
+def test_decompress_precision_flag(tiny_shipped, tmp_path, capsys):
+    from jpegdl.edic import decode_image
+    from jpegdl.edic.shipped import load_shipped
+
+    source = _picture(tmp_path / "photo.png")
+    assert main(["edic", "compress", str(source), "-o", str(tmp_path / "e"), "--quality", "2"]) == 0
+    stream = tmp_path / "e" / "photo.edic"
+    model, config = load_shipped("edic")
+    for precision in ("float32", "bfloat16"):
+        assert main(["edic", "decompress", str(stream), "-o", str(tmp_path / precision), "--precision", precision]) == 0
+        expected = decode_image(model, config, stream.read_bytes(), precision=precision)
+        expected = (expected[0] * 255).round().byte().permute(1, 2, 0).numpy()
+        assert np.array_equal(np.asarray(Image.open(tmp_path / precision / "photo.png")), expected)
+    with pytest.raises(SystemExit) as exit_info:
+        main(["edic", "decompress", str(stream), "-o", str(tmp_path / "bad"), "--precision", "float16"])
+    assert exit_info.value.code == 2 and "--precision" in capsys.readouterr().err
