@@ -226,7 +226,7 @@ def main() -> None:
                            "parameters": sum(p.numel() for p in model.parameters()), "config": config.to_dict()}
         learned[codec] = {}
         for rate in range(config.rates):
-            evaluation = evaluate_codec(model, config, pictures, rate)
+            evaluation = evaluate_codec(model, config, pictures, rate, compare_float32=codec == "edic")
             learned[codec][rate] = evaluation
             mean = evaluation["mean"]
             print(f"{codec:13s} q{rate + 1} {mean['bpp']:.3f} bpp {mean['psnr']:6.2f} dB MS-SSIM "

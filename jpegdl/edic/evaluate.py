@@ -25,11 +25,12 @@ def quality_point(original: Tensor, decoded: Tensor, num_bytes: int) -> dict:
 
 @torch.no_grad()
 def evaluate_codec(model: CompressionModel, config: CodecConfig, images: dict[str, Tensor], rate: int = 0,
-                   refine: RefineSettings | None = None, precision: str = "auto") -> dict:  # fmt: skip
+                   refine: RefineSettings | None = None, precision: str = "auto",
+                   compare_float32: bool = False) -> dict:  # fmt: skip
     """Encode and decode each image (float ``(3, H, W)`` in [0, 1]) at rate index ``rate``; per-image points
     and their means. ``refine``: encode with the encoder-side latent search (:mod:`jpegdl.edic.refine`).
-    ``precision``: of the decoder's reconstruction (:mod:`jpegdl.edic.precision`); where it is not
-    float32, each image also gets ``psnr_float32``, the same stream decoded in float32.
+    ``precision``: of the decoder's reconstruction (:mod:`jpegdl.edic.precision`). ``compare_float32``:
+    where that precision is not float32, also decode each stream in float32 (``psnr_float32``).
 
     Times are wall seconds for ``encode_image`` and ``decode_image`` on the model's device, after one
     warm-up run on the first image.
@@ -38,7 +39,8 @@ def evaluate_codec(model: CompressionModel, config: CodecConfig, images: dict[st
         raise ValueError("images: expected at least one image")
     model.eval()
     device = next(model.parameters()).device
-    reduced = config.architecture == "edic" and resolve_precision(precision, device) != torch.float32
+    reduced = resolve_precision(precision, device) != torch.float32
+    reduced = reduced and compare_float32 and config.architecture == "edic"
     ids = model_ids(model, config)
     identity = ids[rate]
     first = check_image(next(iter(images.values())))
