@@ -10,6 +10,9 @@ wallpapers (split by file; scaled to a short side of 512), scikit-image's photos
 Every bpp counts whole files (``.edic`` with its header; JPEG files with all their markers); PSNR is on
 8-bit RGB, MS-SSIM as in CompressAI. BD-rates (Bjontegaard, PCHIP) are per picture, then averaged over
 pictures, with a bootstrap 95 % interval over pictures (and on the mean curves for reference).
+Every further EDIC seed trained to the same step (``edic-seed1``, ...) is evaluated too: ``over_seeds`` then
+gives each comparison per seed and averaged over seeds, with a two-level bootstrap interval (seeds, then
+pictures, both with replacement), so the interval includes how much a second training run moves the result.
 
     PYTHONPATH=.:benchmarks python benchmarks/edic_photos.py --runs /work/edic_runs
 """
@@ -189,6 +192,44 @@ def time_autoregressive(picture: torch.Tensor, quality: int) -> dict:
     return {"decode_s": decode_s, "megapixels": megapixels, "quality": quality}
 
 
+def edic_seeds(runs: Path, step: int) -> list[int]:
+    """The EDIC training seeds with a snapshot at ``step`` (seed 0 first)."""
+    seeds = sorted(int(folder.name.removeprefix("edic-seed")) for folder in runs.glob("edic-seed*")
+                   if (folder / "snapshots" / f"step-{step}.pt").is_file())
+    if 0 not in seeds:
+        raise SystemExit(f"edic-seed0 has no snapshot of step {step} under {runs}")
+    return seeds
+
+
+def seed_label(seed: int) -> str:
+    """Seed 0 keeps the plain name "edic" (the shipped codec); further seeds are "edic-seed<k>"."""
+    return "edic" if seed == 0 else f"edic-seed{seed}"
+
+
+def summarize_over_seeds(per_seed: dict[str, dict[str, float | None]], rounds: int = 4000) -> dict:
+    """Mean BD-rate over seeds and pictures, with a two-level bootstrap 95 % interval.
+
+    ``per_seed``: seed -> picture -> BD-rate (None where the curves do not overlap). Each round draws the
+    seeds with replacement, then the pictures with replacement (the same pictures for every drawn seed:
+    the comparison is paired by picture), and averages. Pictures without a value for every seed are left out.
+    """
+    seeds = list(per_seed)
+    names = [n for n in per_seed[seeds[0]] if all(per_seed[s].get(n) is not None for s in seeds)]
+    if not names:
+        return {"mean": None, "low": None, "high": None, "pictures": 0, "seeds": len(seeds)}
+    values = np.array([[per_seed[s][n] for n in names] for s in seeds], dtype=np.float64)  # (seeds, pictures)
+    rng = np.random.default_rng(0)
+    means = np.empty(rounds)
+    for i in range(rounds):
+        rows = values[rng.integers(0, len(seeds), len(seeds))]
+        means[i] = rows[:, rng.integers(0, len(names), len(names))].mean()
+    per_seed_means = values.mean(axis=1)
+    return {"mean": float(values.mean()), "low": float(np.quantile(means, 0.025)),
+            "high": float(np.quantile(means, 0.975)), "pictures": len(names), "seeds": len(seeds),
+            "per_seed_mean": {s: float(m) for s, m in zip(seeds, per_seed_means, strict=True)},
+            "seed_spread": float(per_seed_means.max() - per_seed_means.min())}
+
+
 def latest_common_step(runs: Path) -> int:
     steps = [
         {int(p.stem.split("-")[1]) for p in (runs / f"{codec}-seed0" / "snapshots").glob("step-*.pt")}
@@ -212,14 +253,16 @@ def main() -> None:
     torch.set_num_threads(args.threads)
     runs = Path(args.runs)
     step = args.step or latest_common_step(runs)
-    steps = {"edic": step, "mbt2018-mean": args.mbt_step or step}
+    seeds = edic_seeds(runs, step)
+    folders = {seed_label(seed): runs / f"edic-seed{seed}" for seed in seeds} | {
+        "mbt2018-mean": runs / "mbt2018-mean-seed0"}
+    steps = {label: step for label in folders} | {"mbt2018-mean": args.mbt_step or step}
     pictures = test_pictures(runs)
-    print(f"{len(pictures)} test pictures; codecs at steps {steps}", flush=True)
+    print(f"{len(pictures)} test pictures; EDIC seeds {seeds}; codecs at steps {steps}", flush=True)
 
     learned: dict[str, dict] = {}
     training: dict[str, dict] = {}
-    for codec in CODECS:
-        folder = runs / f"{codec}-seed0"
+    for codec, folder in folders.items():
         model, config = load_codec(folder / "snapshots" / f"step-{steps[codec]}.pt")
         chunks = json.loads((folder / "time.json").read_text())["chunks"]
         training[codec] = {"steps": steps[codec], **training_cost(chunks, steps[codec]),
@@ -229,7 +272,7 @@ def main() -> None:
             evaluation = evaluate_codec(model, config, pictures, rate, compare_float32=codec == "edic")
             learned[codec][rate] = evaluation
             mean = evaluation["mean"]
-            print(f"{codec:13s} q{rate + 1} {mean['bpp']:.3f} bpp {mean['psnr']:6.2f} dB MS-SSIM "
+            print(f"{codec:14s} q{rate + 1} {mean['bpp']:.3f} bpp {mean['psnr']:6.2f} dB MS-SSIM "
                   f"{mean['ms_ssim']:.4f}", flush=True)
     precision_loss = {}  # dB of PSNR the default (bfloat16) reconstruction gives up against float32, same streams
     for rate, evaluation in learned["edic"].items():
@@ -239,12 +282,14 @@ def main() -> None:
             print(f"edic q{rate + 1}: bfloat16 reconstruction costs {np.mean(losses):.4f} dB on average, "
                   f"{np.max(losses):.4f} dB at most", flush=True)
     per_picture_curves = {codec: {name: [learned[codec][r]["images"][name] for r in sorted(learned[codec])]
-                                  for name in pictures} for codec in CODECS}  # fmt: skip
+                                  for name in pictures} for codec in folders}  # fmt: skip
     per_picture_curves.update(jpeg_points(pictures))
 
+    pairs = [("edic", "jpeg"), ("mbt2018-mean", "jpeg"), ("mozjpeg", "jpeg"), ("edic", "mozjpeg"),
+             ("edic", "mbt2018-mean")]
+    pairs += [(seed_label(seed), reference) for seed in seeds[1:] for reference in ("jpeg", "mozjpeg", "mbt2018-mean")]
     comparisons = {}
-    for test, reference in (("edic", "jpeg"), ("mbt2018-mean", "jpeg"), ("mozjpeg", "jpeg"), ("edic", "mozjpeg"),
-                            ("edic", "mbt2018-mean")):
+    for test, reference in pairs:
         row = {}
         for key in ("psnr", "ms_ssim"):
             rates, qualities = {}, {}
@@ -257,6 +302,13 @@ def main() -> None:
                         "bd_rate_of_mean_curves": mean_rate, "bd_quality_of_mean_curves_db": mean_quality,
                         "per_picture_bd_rate": rates}
         comparisons[f"{test} vs {reference}"] = row
+
+    over_seeds = {}
+    for reference in ("jpeg", "mozjpeg", "mbt2018-mean"):
+        over_seeds[f"edic vs {reference}"] = {
+            key: summarize_over_seeds({str(seed): comparisons[f"{seed_label(seed)} vs {reference}"][key]
+                                       ["per_picture_bd_rate"] for seed in seeds})
+            for key in ("psnr", "ms_ssim")}
 
     timing_picture = pictures["skimage:astronaut"]
     model, config = load_codec(runs / "edic-seed0" / "snapshots" / f"step-{step}.pt")
@@ -276,6 +328,15 @@ def main() -> None:
             s = row[key]["bd_rate"]
             cells.append("n/a" if s["mean"] is None else f"{s['mean']:+.1%} [{s['low']:+.1%}, {s['high']:+.1%}]")
         print(f"{label:28s} {cells[0]:>30s} {cells[1]:>30s}")
+    print(f"\nover EDIC seeds {seeds} (two-level bootstrap: seeds, then pictures)")
+    for label, row in over_seeds.items():
+        cells = []
+        for key in ("psnr", "ms_ssim"):
+            s = row[key]
+            per_seed = ", ".join(f"seed {k} {v:+.1%}" for k, v in s.get("per_seed_mean", {}).items())
+            cells.append("n/a" if s["mean"] is None else
+                         f"{s['mean']:+.1%} [{s['low']:+.1%}, {s['high']:+.1%}] ({per_seed})")
+        print(f"{label:28s} PSNR {cells[0]}; MS-SSIM {cells[1]}")
     for key in ("edic_split_q1", "edic_split_q4"):
         t = timing[key]
         print(f"{key}: total {t['total']:.3f} s ({t['total'] / t['megapixels']:.3f} s/MP): entropy z "
@@ -292,7 +353,8 @@ def main() -> None:
         "test_pictures": {k: list(v.shape[-2:]) for k, v in pictures.items()},
         "learned": {c: {str(r): v for r, v in rates.items()} for c, rates in learned.items()},
         "jpeg_points": {k: per_picture_curves[k] for k in ("jpeg", "mozjpeg")},
-        "mean_curves": curves, "comparisons": comparisons, "timing": timing,
+        "edic_seeds": seeds, "mean_curves": curves, "comparisons": comparisons, "over_seeds": over_seeds,
+        "timing": timing,
         "reconstruction_precision": {"default": str(resolve_precision("auto", "cpu")).removeprefix("torch."),
                                      "psnr_loss_vs_float32": precision_loss},
     })
@@ -327,7 +389,9 @@ def draw_curves(curves: dict[str, list[dict]], title: str, path: Path) -> None:
 
 def plot(curves: dict[str, list[dict]], steps: dict[str, int], path: Path) -> None:
     if len(set(steps.values())) == 1:
-        title = f"EDIC and mbt2018-mean (both {steps['edic']:,} steps, same recipe)"
+        runs = sum(label.startswith("edic") for label in steps)
+        title = f"EDIC ({runs} seeds) and mbt2018-mean (all {steps['edic']:,} steps, same recipe)" if runs > 1 else (
+            f"EDIC and mbt2018-mean (both {steps['edic']:,} steps, same recipe)")
     else:
         title = f"EDIC ({steps['edic']:,} steps) and mbt2018-mean (only {steps['mbt2018-mean']:,} steps)"
     draw_curves(curves, f"Held-out photos: {title} vs JPEG", path)

@@ -7,8 +7,9 @@ enhancement, so the difference between the two rows is exactly those three addit
 and rate: the model's own estimate of the bits (-log2 of the eval-mode likelihoods), the real coded
 strings' bits, PSNR (8-bit RGB) of the real decode, and the objective the codec was trained for
 (bpp + lambda * 255^2 * MSE, whole file). Validation pictures only: this explains, it does not choose.
+``--edic-seeds 0 1`` adds further EDIC training runs (rows "edic-seed1", ...) against the same baseline.
 
-    PYTHONPATH=.:benchmarks python benchmarks/edic_photos_bits.py --runs RUNS --step 40000
+    PYTHONPATH=.:benchmarks python benchmarks/edic_photos_bits.py --runs RUNS --step 40000 --edic-seeds 0 1
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from pathlib import Path
 import numpy as np
 import torch
 from common import RESULTS, write_results
-from edic_photos import CODECS, wallpapers
+from edic_photos import seed_label, wallpapers
 
 from jpegdl.edic import decode_image, encode_image, pad_to_stride, unpack
 from jpegdl.edic.checkpoint import load_codec
@@ -48,6 +49,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--runs", default=str(RESULTS / "edic_runs"))
     parser.add_argument("--step", type=int, required=True, help="snapshot step of both codecs")
+    parser.add_argument("--edic-seeds", type=int, nargs="+", default=[0], help="EDIC training seeds to compare")
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--name", default="edic_photos_bits")
     args = parser.parse_args()
@@ -55,8 +57,10 @@ def main() -> None:
     runs = Path(args.runs)
     pictures = wallpapers(runs, "validation")
     rows: dict[str, dict] = {}
-    for codec in CODECS:
-        model, config = load_codec(runs / f"{codec}-seed0" / "snapshots" / f"step-{args.step}.pt")
+    folders = {seed_label(seed): runs / f"edic-seed{seed}" for seed in args.edic_seeds} | {
+        "mbt2018-mean": runs / "mbt2018-mean-seed0"}
+    for codec, folder in folders.items():
+        model, config = load_codec(folder / "snapshots" / f"step-{args.step}.pt")
         ids = model_ids(model, config)
         rows[codec] = {"parameters": sum(p.numel() for p in model.parameters())}
         for rate in range(config.rates):
@@ -66,24 +70,27 @@ def main() -> None:
             mean["coded_vs_estimate_y"] = mean["coded_y_bpp"] / mean["estimate_y_bpp"] - 1
             rows[codec][f"q{rate + 1}"] = mean
     print(f"validation pictures: {len(pictures)}; step {args.step}")
-    print(f"{'codec':13s} {'rate':4s} {'y est':>7s} {'y coded':>8s} {'z coded':>8s} {'header':>7s} {'file bpp':>8s} "
+    print(f"{'codec':14s} {'rate':4s} {'y est':>7s} {'y coded':>8s} {'z coded':>8s} {'header':>7s} {'file bpp':>8s} "
           f"{'PSNR':>6s} {'objective':>9s}")
     for codec, row in rows.items():
         for rate, m in ((k, v) for k, v in row.items() if k.startswith("q")):
-            print(f"{codec:13s} {rate:4s} {m['estimate_y_bpp']:7.4f} {m['coded_y_bpp']:8.4f} {m['coded_z_bpp']:8.4f} "
+            print(f"{codec:14s} {rate:4s} {m['estimate_y_bpp']:7.4f} {m['coded_y_bpp']:8.4f} {m['coded_z_bpp']:8.4f} "
                   f"{m['header_bpp']:7.4f} {m['file_bpp']:8.4f} {m['psnr']:6.2f} {m['objective']:9.4f}")
-    gaps = {}
-    for rate in (k for k in rows["edic"] if k.startswith("q")):
-        edic, base = rows["edic"][rate], rows["mbt2018-mean"][rate]
-        gaps[rate] = {"file_bpp_ratio": edic["file_bpp"] / base["file_bpp"], "psnr_db": edic["psnr"] - base["psnr"],
-                      "objective_ratio": edic["objective"] / base["objective"],
-                      "z_share_edic": edic["coded_z_bpp"] / edic["file_bpp"],
-                      "z_share_mbt2018_mean": base["coded_z_bpp"] / base["file_bpp"]}
-        print(f"{rate}: EDIC / mbt2018-mean file bpp x{gaps[rate]['file_bpp_ratio']:.3f}, PSNR "
-              f"{gaps[rate]['psnr_db']:+.2f} dB, objective x{gaps[rate]['objective_ratio']:.3f}")
+    gaps: dict[str, dict] = {}  # "edic_vs_mbt2018_mean" (seed 0), "edic-seed1_vs_mbt2018_mean", ...
+    for label in (k for k in rows if k.startswith("edic")):
+        gap = gaps[f"{label}_vs_mbt2018_mean"] = {}
+        for rate in (k for k in rows[label] if k.startswith("q")):
+            edic, base = rows[label][rate], rows["mbt2018-mean"][rate]
+            gap[rate] = {"file_bpp_ratio": edic["file_bpp"] / base["file_bpp"], "psnr_db": edic["psnr"] - base["psnr"],
+                         "objective_ratio": edic["objective"] / base["objective"],
+                         "z_share_edic": edic["coded_z_bpp"] / edic["file_bpp"],
+                         "z_share_mbt2018_mean": base["coded_z_bpp"] / base["file_bpp"]}
+            print(f"{label} {rate}: / mbt2018-mean file bpp x{gap[rate]['file_bpp_ratio']:.3f}, PSNR "
+                  f"{gap[rate]['psnr_db']:+.2f} dB, objective x{gap[rate]['objective_ratio']:.3f}")
     path = write_results(args.name, {
-        "command": f"PYTHONPATH=.:benchmarks python benchmarks/edic_photos_bits.py --runs RUNS --step {args.step}",
-        "step": args.step, "validation_pictures": sorted(pictures), "codecs": rows, "edic_vs_mbt2018_mean": gaps,
+        "command": f"PYTHONPATH=.:benchmarks python benchmarks/edic_photos_bits.py --runs RUNS --step {args.step} "
+                   f"--edic-seeds {' '.join(map(str, args.edic_seeds))}",
+        "step": args.step, "validation_pictures": sorted(pictures), "codecs": rows, **gaps,
     })
     print(f"wrote {path}")
 

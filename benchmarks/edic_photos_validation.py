@@ -1,7 +1,7 @@
 """The training curve of the photo codecs on the VALIDATION wallpapers (never the test pictures): for every
 kept snapshot step, each codec's BD-rate and BD-PSNR against libjpeg-turbo 4:2:0 (optimized Huffman),
 whole-file bytes, per picture then averaged. This is what the recipe and its learning-rate drops are
-chosen on.
+chosen on. Further EDIC training runs (``edic-seed1``, ...) are scored under their folder's name.
 
     PYTHONPATH=.:benchmarks python benchmarks/edic_photos_validation.py --runs /work/edic_runs
 """
@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 import torch
 from common import RESULTS, write_results
-from edic_photos import CODECS, bd_pair, jpeg_points, wallpapers
+from edic_photos import CODECS, bd_pair, jpeg_points, seed_label, wallpapers
 
 from jpegdl.edic.checkpoint import load_codec
 from jpegdl.edic.evaluate import evaluate_codec
@@ -34,9 +34,11 @@ def main() -> None:
     jpeg = jpeg_points(pictures)["jpeg"]
     path = RESULTS / f"{args.name}.json"
     done = json.loads(path.read_text())["curve"] if path.is_file() else {}
-    for codec in CODECS:
+    folders = {codec: runs / f"{codec}-seed0" for codec in CODECS} | {
+        seed_label(int(folder.name.removeprefix("edic-seed"))): folder for folder in sorted(runs.glob("edic-seed*"))}
+    for codec, folder in folders.items():
         done.setdefault(codec, {})
-        for snapshot in sorted((runs / f"{codec}-seed0" / "snapshots").glob("step-*.pt"),
+        for snapshot in sorted((folder / "snapshots").glob("step-*.pt"),
                                key=lambda p: int(p.stem.split("-")[1])):
             step = snapshot.stem.split("-")[1]
             if step in done[codec] or (args.steps and int(step) not in args.steps):
@@ -56,7 +58,7 @@ def main() -> None:
                                 for r in range(config.rates)],
             }
             row = done[codec][step]
-            print(f"{codec:13s} step {step:>6s}: BD-rate vs JPEG "
+            print(f"{codec:14s} step {step:>6s}: BD-rate vs JPEG "
                   f"{'n/a' if row['bd_rate_vs_jpeg'] is None else format(row['bd_rate_vs_jpeg'], '+.1%')}, "
                   f"BD-PSNR {row['bd_psnr_vs_jpeg_db']:+.2f} dB", flush=True)
             write_results(args.name, {"command": "PYTHONPATH=.:benchmarks python benchmarks/edic_photos_validation.py"
