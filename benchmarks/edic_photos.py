@@ -206,6 +206,12 @@ def seed_label(seed: int) -> str:
     return "edic" if seed == 0 else f"edic-seed{seed}"
 
 
+def run_folders(runs: Path, seeds: list[int]) -> dict[str, Path]:
+    """label -> training folder: EDIC's seeds (``seed_label``), then the mbt2018-mean baseline (seed 0)."""
+    edic = {seed_label(seed): runs / f"edic-seed{seed}" for seed in seeds}
+    return edic | {"mbt2018-mean": runs / "mbt2018-mean-seed0"}
+
+
 def summarize_over_seeds(per_seed: dict[str, dict[str, float | None]], rounds: int = 4000) -> dict:
     """Mean BD-rate over seeds and pictures, with a two-level bootstrap 95 % interval.
 
@@ -254,8 +260,7 @@ def main() -> None:
     runs = Path(args.runs)
     step = args.step or latest_common_step(runs)
     seeds = edic_seeds(runs, step)
-    folders = {seed_label(seed): runs / f"edic-seed{seed}" for seed in seeds} | {
-        "mbt2018-mean": runs / "mbt2018-mean-seed0"}
+    folders = run_folders(runs, seeds)
     steps = {label: step for label in folders} | {"mbt2018-mean": args.mbt_step or step}
     pictures = test_pictures(runs)
     print(f"{len(pictures)} test pictures; EDIC seeds {seeds}; codecs at steps {steps}", flush=True)

@@ -20,7 +20,7 @@ from pathlib import Path
 import numpy as np
 import torch
 from common import RESULTS, write_results
-from edic_photos import seed_label, wallpapers
+from edic_photos import run_folders, wallpapers
 
 from jpegdl.edic import decode_image, encode_image, pad_to_stride, unpack
 from jpegdl.edic.checkpoint import load_codec
@@ -57,8 +57,7 @@ def main() -> None:
     runs = Path(args.runs)
     pictures = wallpapers(runs, "validation")
     rows: dict[str, dict] = {}
-    folders = {seed_label(seed): runs / f"edic-seed{seed}" for seed in args.edic_seeds} | {
-        "mbt2018-mean": runs / "mbt2018-mean-seed0"}
+    folders = run_folders(runs, args.edic_seeds)
     for codec, folder in folders.items():
         model, config = load_codec(folder / "snapshots" / f"step-{args.step}.pt")
         ids = model_ids(model, config)

@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 import torch
 from common import RESULTS, write_results
-from edic_photos import CODECS, bd_pair, jpeg_points, seed_label, wallpapers
+from edic_photos import bd_pair, jpeg_points, run_folders, wallpapers
 
 from jpegdl.edic.checkpoint import load_codec
 from jpegdl.edic.evaluate import evaluate_codec
@@ -34,8 +34,8 @@ def main() -> None:
     jpeg = jpeg_points(pictures)["jpeg"]
     path = RESULTS / f"{args.name}.json"
     done = json.loads(path.read_text())["curve"] if path.is_file() else {}
-    folders = {codec: runs / f"{codec}-seed0" for codec in CODECS} | {
-        seed_label(int(folder.name.removeprefix("edic-seed"))): folder for folder in sorted(runs.glob("edic-seed*"))}
+    seeds = sorted({0} | {int(folder.name.removeprefix("edic-seed")) for folder in runs.glob("edic-seed*")})
+    folders = run_folders(runs, seeds)
     for codec, folder in folders.items():
         done.setdefault(codec, {})
         for snapshot in sorted((folder / "snapshots").glob("step-*.pt"),
